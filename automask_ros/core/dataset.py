@@ -1,0 +1,277 @@
+"""The sweep dataset on disk: COCO instance segmentation with RLE masks, written atomically.
+
+Layout (DESIGN.md):
+    <root>/<label>/<sweep_id>/images/NNNNNN.png   RGB frames as captured
+                              masks/NNNNNN.png    mono8, 255 = object (all 0 for negatives)
+                              annotations.json    COCO; image entries also carry angle_deg,
+                                                  stamp, source, negative and quality figures
+                              sweep.json          label, state, parameters, counts, rejections
+
+Every frame rewrites both JSON files atomically, so a capture that is killed at any moment
+leaves a dataset that loads with every frame committed before the kill.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from pycocotools import mask as mask_utils
+
+from .atomic import atomic_write_image, atomic_write_json, read_rgb
+
+SCHEMA_VERSION = 1
+_LABEL_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$")
+
+
+class DatasetError(ValueError):
+    """A dataset that cannot be written or read; the message says what to do."""
+
+
+def sanitize_label(label: str) -> str:
+    """Turn a user label into a safe folder name, refusing anything that could escape the root."""
+    if not isinstance(label, str) or not label.strip():
+        raise DatasetError("label is empty: give the object a name such as 'red_mug'")
+    text = label.strip()
+    if "/" in text or "\\" in text or ".." in text or "\x00" in text:
+        raise DatasetError(f"label {label!r} contains '/', '\\' or '..': use a plain name such as 'red_mug'")
+    text = re.sub(r"\s+", "_", text)
+    text = re.sub(r"[^A-Za-z0-9_.\-]", "", text)
+    if not _LABEL_RE.match(text):
+        raise DatasetError(f"label {label!r} has no usable characters: use letters, digits, '_', '-' or '.'")
+    return text
+
+
+def new_sweep_id() -> str:
+    return _dt.datetime.now().strftime("%Y%m%d-%H%M%S-%f")
+
+
+def mask_to_annotation(mask: np.ndarray) -> dict:
+    """COCO segmentation (compressed RLE, counts as str), bbox [x, y, w, h] and area of a mask."""
+    binary = np.asfortranarray((np.asarray(mask) > 0).astype(np.uint8))
+    rle = mask_utils.encode(binary)
+    area = float(mask_utils.area(rle))
+    bbox = [float(v) for v in mask_utils.toBbox(rle)]
+    rle["counts"] = rle["counts"].decode("ascii")
+    return {"segmentation": rle, "bbox": bbox, "area": area, "iscrowd": 0}
+
+
+def annotation_to_mask(annotation: dict, height: int, width: int) -> np.ndarray:
+    """Decode an annotation's segmentation (RLE or polygons) to a HxW bool mask."""
+    seg = annotation["segmentation"]
+    if isinstance(seg, list):
+        rles = mask_utils.frPyObjects(seg, height, width)
+        rle = mask_utils.merge(rles)
+    elif isinstance(seg.get("counts"), list):
+        rle = mask_utils.frPyObjects(seg, height, width)
+    else:
+        rle = dict(seg)
+        if isinstance(rle["counts"], str):
+            rle["counts"] = rle["counts"].encode("ascii")
+    return mask_utils.decode(rle).astype(bool)
+
+
+class SweepWriter:
+    """Appends frames to one sweep folder; each call leaves a complete, loadable dataset."""
+
+    def __init__(self, root: str | Path, label: str, sweep_id: str | None = None,
+                 params: dict | None = None):
+        self.label = sanitize_label(label)
+        self.root = Path(root)
+        self.path = self.root / self.label / (sweep_id or new_sweep_id())
+        try:
+            (self.path / "images").mkdir(parents=True, exist_ok=False)
+            (self.path / "masks").mkdir()
+        except FileExistsError:
+            raise DatasetError(f"sweep folder {self.path} already exists: choose another sweep id") from None
+        except OSError as exc:
+            raise DatasetError(f"cannot create sweep folder {self.path}: {exc.strerror}; "
+                               "choose a writable output directory") from None
+        self.coco = {
+            "info": {"description": f"automask sweep of {self.label}", "version": SCHEMA_VERSION,
+                     "date_created": _dt.datetime.now().isoformat(timespec="seconds")},
+            "categories": [{"id": 1, "name": self.label, "supercategory": "object"}],
+            "images": [],
+            "annotations": [],
+        }
+        self.meta = {
+            "version": SCHEMA_VERSION,
+            "label": self.label,
+            "state": "recording",
+            "message": "",
+            "params": dict(params or {}),
+            "counts": {"seen": 0, "kept": 0, "negatives": 0, "rejected": 0},
+            "rejected": [],
+            "started": _dt.datetime.now().isoformat(timespec="seconds"),
+        }
+        self._commit()
+
+    @property
+    def counts(self) -> dict:
+        return dict(self.meta["counts"])
+
+    def add_frame(self, rgb: np.ndarray, mask: np.ndarray | None, *, angle_deg: float | None = None,
+                  stamp: float | None = None, source: str | int | float | None = None,
+                  quality: dict | None = None) -> int:
+        """Store a kept frame (mask None = negative, an empty-turntable view). Returns its image id."""
+        rgb = np.asarray(rgb)
+        if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.size == 0:
+            raise DatasetError(f"frame must be HxWx3 RGB, got shape {rgb.shape}")
+        height, width = rgb.shape[:2]
+        image_id = len(self.coco["images"]) + 1
+        name = f"{image_id:06d}.png"
+        negative = mask is None or not np.any(mask)
+        mask_u8 = np.zeros((height, width), np.uint8) if mask is None else \
+            (np.asarray(mask) > 0).astype(np.uint8) * 255
+        if mask_u8.shape != (height, width):
+            raise DatasetError(f"mask shape {mask_u8.shape} does not match frame {(height, width)}")
+        try:
+            atomic_write_image(self.path / "images" / name, rgb)
+            atomic_write_image(self.path / "masks" / name, mask_u8)
+        except OSError as exc:
+            raise DatasetError(f"cannot write frame to {self.path}: {exc}; free disk space or "
+                               "choose another output directory (earlier frames are intact)") from None
+        self.coco["images"].append({
+            "id": image_id, "file_name": f"images/{name}", "mask_file": f"masks/{name}",
+            "width": int(width), "height": int(height),
+            "angle_deg": None if angle_deg is None else float(angle_deg),
+            "stamp": None if stamp is None else float(stamp),
+            "source": source, "negative": bool(negative), "quality": quality or {},
+        })
+        if not negative:
+            ann = mask_to_annotation(mask_u8)
+            ann.update(id=len(self.coco["annotations"]) + 1, image_id=image_id, category_id=1)
+            self.coco["annotations"].append(ann)
+        counts = self.meta["counts"]
+        counts["seen"] += 1
+        counts["negatives" if negative else "kept"] += 1
+        self._commit()
+        return image_id
+
+    def reject(self, reason: str, *, source=None, angle_deg: float | None = None,
+               stamp: float | None = None, quality: dict | None = None) -> None:
+        """Record a frame that a quality gate refused, with the reason, without storing it."""
+        self.meta["counts"]["seen"] += 1
+        self.meta["counts"]["rejected"] += 1
+        self.meta["rejected"].append({"reason": reason, "source": source, "angle_deg": angle_deg,
+                                      "stamp": stamp, "quality": quality or {}})
+        self._commit()
+
+    def finish(self, state: str = "finished", message: str = "", **extra) -> Path:
+        """Mark the sweep finished (or failed) and record any extra summary fields."""
+        self.meta.update(state=state, message=message,
+                         finished=_dt.datetime.now().isoformat(timespec="seconds"), **extra)
+        self._commit()
+        return self.path
+
+    def _commit(self) -> None:
+        try:
+            atomic_write_json(self.path / "annotations.json", self.coco)
+            atomic_write_json(self.path / "sweep.json", self.meta)
+        except OSError as exc:
+            raise DatasetError(f"cannot write dataset files in {self.path}: {exc}; free disk space "
+                               "or choose another output directory") from None
+
+
+@dataclass
+class Sweep:
+    """One loaded sweep: its folder, label, COCO dict and sweep.json."""
+
+    path: Path
+    label: str
+    coco: dict
+    meta: dict = field(default_factory=dict)
+
+    @property
+    def images(self) -> list[dict]:
+        return self.coco["images"]
+
+    def annotations_for(self, image_id: int) -> list[dict]:
+        return [a for a in self.coco["annotations"] if a["image_id"] == image_id]
+
+    def image_path(self, image: dict) -> Path:
+        return self.path / image["file_name"]
+
+    def read_image(self, image: dict) -> np.ndarray:
+        return read_rgb(self.image_path(image))
+
+    def mask(self, image: dict) -> np.ndarray:
+        """Union of the image's object masks as HxW bool (all False for a negative)."""
+        out = np.zeros((image["height"], image["width"]), bool)
+        for ann in self.annotations_for(image["id"]):
+            out |= annotation_to_mask(ann, image["height"], image["width"])
+        return out
+
+
+def _read_json(path: Path) -> dict:
+    try:
+        with open(path, encoding="utf-8") as f:
+            data = json.load(f)
+    except FileNotFoundError:
+        raise DatasetError(f"{path} is missing: is this a sweep folder written by automask?") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise DatasetError(f"{path} is not valid JSON ({exc}); restore it or capture the sweep again") from None
+    if not isinstance(data, dict):
+        raise DatasetError(f"{path} must hold a JSON object")
+    return data
+
+
+def load_sweep(path: str | Path) -> Sweep:
+    """Load and structurally check one sweep folder; raises DatasetError naming the problem."""
+    path = Path(path)
+    coco = _read_json(path / "annotations.json")
+    meta = _read_json(path / "sweep.json") if (path / "sweep.json").exists() else {}
+    for key in ("images", "annotations", "categories"):
+        if not isinstance(coco.get(key), list):
+            raise DatasetError(f"{path / 'annotations.json'} has no '{key}' list: not a COCO file")
+    if len(coco["categories"]) != 1:
+        raise DatasetError(f"{path} must have exactly one category (one object per sweep)")
+    label = sanitize_label(str(coco["categories"][0].get("name", "")))
+    ids = set()
+    for image in coco["images"]:
+        if not isinstance(image, dict) or not {"id", "file_name", "width", "height"} <= image.keys():
+            raise DatasetError(f"{path}: an image entry lacks id, file_name, width or height")
+        if not isinstance(image["file_name"], str) or ".." in Path(image["file_name"]).parts \
+                or Path(image["file_name"]).is_absolute():
+            raise DatasetError(f"{path}: image file_name {image['file_name']!r} leaves the sweep folder")
+        ids.add(image["id"])
+    for ann in coco["annotations"]:
+        if not isinstance(ann, dict) or ann.get("image_id") not in ids or "segmentation" not in ann:
+            raise DatasetError(f"{path}: an annotation has no segmentation or names an unknown image")
+    return Sweep(path=path, label=label, coco=coco, meta=meta)
+
+
+def find_sweeps(path: str | Path) -> list[Path]:
+    """Sweep folders at or below path (a sweep, a label folder or a dataset root), sorted."""
+    path = Path(path)
+    if not path.is_dir():
+        raise DatasetError(f"{path} is not a folder: give a sweep folder or a dataset root")
+    if (path / "annotations.json").exists():
+        return [path]
+    found = sorted(p.parent for p in path.glob("*/annotations.json"))
+    found += sorted(p.parent for p in path.glob("*/*/annotations.json"))
+    if not found:
+        raise DatasetError(f"no sweeps under {path}: expected <root>/<label>/<sweep_id>/annotations.json")
+    return found
+
+
+def validate_sweep(path: str | Path) -> list[str]:
+    """Problems found in a sweep (empty list = valid): structure, files on disk, RLE sizes."""
+    try:
+        sweep = load_sweep(path)
+    except DatasetError as exc:
+        return [str(exc)]
+    problems = []
+    for image in sweep.images:
+        if not sweep.image_path(image).is_file():
+            problems.append(f"missing image file {image['file_name']}")
+    for ann in sweep.coco["annotations"]:
+        image = next(i for i in sweep.images if i["id"] == ann["image_id"])
+        size = ann["segmentation"].get("size") if isinstance(ann["segmentation"], dict) else None
+        if size is not None and list(size) != [image["height"], image["width"]]:
+            problems.append(f"annotation {ann.get('id')} RLE size {size} does not match its image")
+    return problems

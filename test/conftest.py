@@ -1,0 +1,21 @@
+"""Shared test set-up: quiet torch threading on a small shared machine, and data locations."""
+
+import os
+from pathlib import Path
+
+import pytest
+
+# DESIGN.md: OpenMP spinning under CPU contention makes torch 5-10x slower.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+os.environ.setdefault("OMP_NUM_THREADS", "2")
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED_DATA = ROOT.parent / "shared" / "data"
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    """../shared/data, or skip the test when this machine does not have it."""
+    if not (SHARED_DATA / "coil100").is_dir():
+        pytest.skip("../shared/data is absent on this machine")
+    return SHARED_DATA
