@@ -19,3 +19,9 @@ def shared_data() -> Path:
     if not (SHARED_DATA / "coil100").is_dir():
         pytest.skip("../shared/data is absent on this machine")
     return SHARED_DATA
+
+# Real DDS in tests, kept on this machine and apart from other test runs on it.
+os.environ.setdefault("FASTDDS_DEFAULT_PROFILES_FILE", str(ROOT / "config" / "fastdds.xml"))
+os.environ.setdefault("RMW_IMPLEMENTATION", "rmw_fastrtps_cpp")
+os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
+os.environ.setdefault("ROS_DOMAIN_ID", str(10 + os.getpid() % 90))
