@@ -1,0 +1,177 @@
+"""Detector node: camera frames in, instance masks, labels and scores out (plus an RViz overlay).
+
+Inference runs in a worker thread on the newest frame only (a slow model drops frames instead of
+lagging). New model bundles load beside the old one and swap in when ready (core/hot_swap.py).
+"""
+
+from __future__ import annotations
+
+import time
+
+import rclpy
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from rcl_interfaces.msg import SetParametersResult
+from rclpy.executors import MultiThreadedExecutor
+from rclpy.node import Node
+from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
+from sensor_msgs.msg import Image
+
+from automask.msg import InstanceArray, ModelInfo
+from automask_ros.core.hot_swap import HotSwapSlot
+from automask_ros.core.latest import LatestWorker
+from automask_ros.core.stats import RollingStats
+from automask_ros.ros.image_conversion import imgmsg_to_rgb, rgb_to_imgmsg
+from automask_ros.ros.instance_msgs import to_instance_array
+from automask_ros.ros.params import Param, declare, values
+
+PARAMS = [
+    Param("model_path", "", "model bundle folder; empty = wait for a ModelInfo on model_topic"),
+    Param("model_topic", "/automask/model", "ModelInfo topic (transient-local) that triggers a hot reload",
+          read_only=True),
+    Param("device", "auto", "auto (CUDA when present), cpu, cuda or cuda:N"),
+    Param("score_threshold", 0.5, "drop instances scoring below this", 0.0, 1.0),
+    Param("mask_threshold", 0.5, "mask probability threshold", 0.0, 1.0),
+    Param("max_instances", 20, "keep at most this many instances per frame", 1, 1000),
+    Param("classes", [], "only these labels (empty = all)", string_list=True),
+    Param("max_rate_hz", 0.0, "process at most this many frames per second (0 = unlimited)", 0.0, 1000.0),
+    Param("stats_period_s", 2.0, "period of the /diagnostics report", 0.1, 3600.0),
+]
+LATCHED = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE,
+                     durability=DurabilityPolicy.TRANSIENT_LOCAL)
+DETECTOR_OPTIONS = ("score_threshold", "mask_threshold", "max_instances", "classes")
+
+
+class DetectorNode(Node):
+    def __init__(self, **kwargs):
+        super().__init__("detector_node", **kwargs)
+        declare(self, PARAMS)
+        self.p = values(self, PARAMS)
+        self.stats = RollingStats()
+        self.forward = RollingStats()
+        self._last_processed = 0.0
+        self.pub_instances = self.create_publisher(InstanceArray, "~/instances", 10)
+        self.pub_overlay = self.create_publisher(Image, "~/overlay", qos_profile_sensor_data)
+        self.pub_model = self.create_publisher(ModelInfo, "~/model_info", LATCHED)
+        self.pub_diag = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
+        self.model = HotSwapSlot(self._load, self._on_loaded, self._on_load_failed)
+        self.worker = LatestWorker(self._process, "detector-inference", self._on_frame_error)
+        self.create_subscription(Image, "image", self._on_image, QoSProfile(
+            depth=1, reliability=qos_profile_sensor_data.reliability,
+            durability=qos_profile_sensor_data.durability))
+        self.create_subscription(ModelInfo, self.p["model_topic"], self._on_model_info, LATCHED)
+        self.add_post_set_parameters_callback(self._on_params_set)
+        self.add_on_set_parameters_callback(self._check_params)
+        self.create_timer(self.p["stats_period_s"], self._publish_diagnostics)
+        if self.p["model_path"]:
+            self.model.request(self.p["model_path"])
+        else:
+            self.get_logger().info(f"no model_path: waiting for a model on {self.p['model_topic']}")
+
+    # --- models -----------------------------------------------------------------------------
+    def _load(self, path: str):
+        from automask_ros.core.infer import Detector  # torch import is slow: only when needed
+
+        return Detector(path, device=self.p["device"],
+                        **{k: (self.p[k] or None) if k == "classes" else self.p[k] for k in DETECTOR_OPTIONS})
+
+    def _on_loaded(self, path: str, detector) -> None:
+        self.get_logger().info(f"model {detector.model_id} loaded from {path} ({', '.join(detector.labels)})")
+        meta = getattr(detector, "meta", {}) or {}
+        metrics = meta.get("metrics", {}) or {}
+        self.pub_model.publish(ModelInfo(
+            model_path=str(path), model_id=detector.model_id, labels=list(detector.labels),
+            arch=str(meta.get("arch", "")), mask_ap=float(metrics.get("segm_AP", float("nan"))),
+            mask_ap50=float(metrics.get("segm_AP50", float("nan")))))
+
+    def _on_load_failed(self, path: str, exc: BaseException) -> None:
+        kept = f"still serving {self.model.current_key}" if self.model.current else "no model loaded"
+        self.get_logger().error(f"cannot load model {path}: {exc} ({kept})")
+
+    def _on_model_info(self, msg: ModelInfo) -> None:
+        if msg.model_path and msg.model_path != self.model.current_key:
+            self.get_logger().info(f"new model announced: {msg.model_path}")
+            self.model.request(msg.model_path)
+
+    # --- parameters -------------------------------------------------------------------------
+    def _check_params(self, params) -> SetParametersResult:
+        for param in params:
+            if param.name == "device" and not str(param.value).split(":")[0] in ("auto", "cpu", "cuda"):
+                return SetParametersResult(successful=False,
+                                           reason=f"device {param.value!r}: use auto, cpu, cuda or cuda:N")
+        return SetParametersResult(successful=True)
+
+    def _on_params_set(self, params) -> None:
+        self.p = values(self, PARAMS)
+        names = {p.name for p in params}
+        detector = self.model.current
+        if detector is not None:
+            for name in names & set(DETECTOR_OPTIONS):
+                setattr(detector, name, (self.p[name] or None) if name == "classes" else self.p[name])
+        if "model_path" in names and self.p["model_path"]:
+            self.model.request(self.p["model_path"])
+        elif "device" in names and self.model.current_key:
+            self.model.request(self.model.current_key)
+
+    # --- frames -----------------------------------------------------------------------------
+    def _on_image(self, msg: Image) -> None:
+        self.worker.submit((time.perf_counter(), msg))
+
+    def _on_frame_error(self, exc: BaseException) -> None:
+        self.get_logger().warning(f"frame skipped: {exc}", throttle_duration_sec=10.0)
+
+    def _process(self, item) -> None:
+        received, msg = item
+        rate = self.p["max_rate_hz"]
+        if rate > 0 and received - self._last_processed < 1.0 / rate:
+            return
+        self._last_processed = received
+        detector = self.model.current
+        if detector is None:
+            self.get_logger().warning("no model loaded yet: frames are not processed",
+                                      throttle_duration_sec=10.0)
+            return
+        rgb = imgmsg_to_rgb(msg)
+        start = time.perf_counter()
+        instances = detector.detect(rgb)
+        self.forward.add(time.perf_counter() - start)
+        self.pub_instances.publish(to_instance_array(instances, msg.header, detector.model_id,
+                                                     (rgb.shape[1], rgb.shape[0])))
+        self.stats.add(time.perf_counter() - received)
+        if self.pub_overlay.get_subscription_count() > 0:
+            from automask_ros.core.overlay import draw_overlay
+
+            self.pub_overlay.publish(rgb_to_imgmsg(draw_overlay(rgb, instances), msg.header))
+
+    def _publish_diagnostics(self) -> None:
+        s, f, w = self.stats.summary(), self.forward.summary(), self.worker.stats
+        status = DiagnosticStatus(name="automask/detector_node", hardware_id=self.get_fully_qualified_name(),
+                                  level=DiagnosticStatus.OK if self.model.current else DiagnosticStatus.WARN,
+                                  message=f"model {self.model.current_key or 'none'}")
+        figures = {"rate_hz": s["rate_hz"], "latency_p50_ms": s["latency_p50_ms"],
+                   "latency_p99_ms": s["latency_p99_ms"], "forward_p50_ms": f["latency_p50_ms"],
+                   "frames_received": w.submitted, "frames_processed": w.processed,
+                   "frames_dropped": w.dropped, "drop_rate": w.drop_rate, "errors": w.errors}
+        status.values = [KeyValue(key=k, value=f"{v:.3f}" if isinstance(v, float) else str(v))
+                         for k, v in figures.items()]
+        diag = DiagnosticArray(status=[status])
+        diag.header.stamp = self.get_clock().now().to_msg()
+        self.pub_diag.publish(diag)
+
+    def destroy_node(self):
+        self.worker.stop()
+        return super().destroy_node()
+
+
+def main(args=None) -> int:
+    rclpy.init(args=args)
+    node = DetectorNode()
+    executor = MultiThreadedExecutor(num_threads=2)
+    executor.add_node(node)
+    try:
+        executor.spin()
+    except (KeyboardInterrupt, rclpy.executors.ExternalShutdownException):
+        pass
+    finally:
+        node.destroy_node()
+        rclpy.try_shutdown()
+    return 0

@@ -1,0 +1,59 @@
+"""Declare a node's parameters in one place, with descriptions and ranges that ROS enforces.
+
+A value outside its range is refused by rclpy itself with a reason (e.g. `ros2 param set
+/detector_node score_threshold 2.0` -> "Setting parameter failed: ... not within range").
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
+from rclpy.exceptions import ParameterUninitializedException
+from rclpy.node import Node
+from rclpy.parameter import Parameter
+
+
+@dataclass(frozen=True)
+class Param:
+    name: str
+    default: Any
+    description: str
+    min: float | None = None
+    max: float | None = None
+    read_only: bool = False
+    string_list: bool = False  # for list defaults that may be empty
+
+
+def _descriptor(p: Param) -> ParameterDescriptor:
+    d = ParameterDescriptor(description=p.description, read_only=p.read_only)
+    if p.min is not None or p.max is not None:
+        lo = p.min if p.min is not None else -1e308
+        hi = p.max if p.max is not None else 1e308
+        if isinstance(p.default, bool):
+            pass
+        elif isinstance(p.default, int):
+            d.integer_range = [IntegerRange(from_value=int(lo), to_value=int(min(hi, 2**62)), step=1)]
+        else:
+            d.floating_point_range = [FloatingPointRange(from_value=float(lo), to_value=float(hi), step=0.0)]
+    return d
+
+
+def declare(node: Node, params: list[Param]) -> None:
+    """Declare every parameter (YAML files and -p overrides apply on top of the defaults)."""
+    for p in params:
+        default = Parameter.Type.STRING_ARRAY if p.string_list and not p.default else p.default
+        node.declare_parameter(p.name, default, _descriptor(p))
+
+
+def values(node: Node, params: list[Param]) -> dict[str, Any]:
+    """Current values as a plain dict, for passing to core/."""
+    out = {}
+    for p in params:
+        try:
+            value = node.get_parameter(p.name).value
+        except ParameterUninitializedException:  # an empty list declared by type only
+            value = []
+        out[p.name] = [v for v in value if v] if p.string_list else value
+    return out
