@@ -356,14 +356,14 @@ def _background(cam: Camera, rng: np.random.Generator, turntable: bool) -> np.nd
         t_floor = np.where(d[..., 1] < 0, -eye[1] / d[..., 1], np.inf)
         t_wall = np.where(d[..., 2] < 0, (back - eye[2]) / d[..., 2], np.inf)
     floor = t_floor < t_wall
-    px, pz = eye[0] + t_floor * d[..., 0], eye[2] + t_floor * d[..., 2]
-    px, pz = np.where(floor, px, 0), np.where(floor, pz, 0)
+    tf = np.where(floor, t_floor, 0)
+    px, pz = eye[0] + tf * d[..., 0], eye[2] + tf * d[..., 2]
     warp = tex(grain_noise, px, pz, 0.08)
     ring = 0.5 + 0.5 * np.sin(2 * np.pi * (pz * 7.0 + 3.0 * warp))
     table = wood * (0.82 + 0.18 * ring[..., None]) * (0.92 + 0.16 * tex(fine, px, pz, 0.35)[..., None])
     table *= _AMBIENT + (1 - _AMBIENT) * _LIGHT[1]
-    wx, wy = eye[0] + t_wall * d[..., 0], eye[1] + t_wall * d[..., 1]
-    wx, wy = np.where(floor, 0, wx), np.where(floor, 0, wy)
+    tw = np.where(floor | ~np.isfinite(t_wall), 0, t_wall)
+    wx, wy = eye[0] + tw * d[..., 0], eye[1] + tw * d[..., 1]
     plaster = 0.9 + 0.07 * tex(grain_noise, wx, wy, 0.15) + 0.05 * tex(fine, wx, wy, 0.6)
     wall = paint * plaster[..., None] * (_AMBIENT + (1 - _AMBIENT) * _LIGHT[2])
     wall *= np.clip(1.0 - 0.05 * wy, 0.7, 1.0)[..., None]
@@ -373,6 +373,7 @@ def _background(cam: Camera, rng: np.random.Generator, turntable: bool) -> np.nd
     if turntable:
         with np.errstate(divide="ignore", invalid="ignore"):
             t_top = np.where(d[..., 1] < 0, (_TURNTABLE_H - eye[1]) / d[..., 1], np.inf)
+        t_top = np.where(np.isfinite(t_top), t_top, 1e6)
         tx, tz = eye[0] + t_top * d[..., 0], eye[2] + t_top * d[..., 2]
         top = (tx ** 2 + tz ** 2) < _TURNTABLE_R ** 2
         # side of the platter: ray against the cylinder x^2 + z^2 = R^2
