@@ -1,0 +1,127 @@
+"""`automask detect`: run a model bundle over an image folder, a video or a rosbag2 image topic.
+
+Writes, into --out: one overlay PNG per frame named after the frame's stem, results.json (COCO
+results with RLE masks, scorable with pycocotools) and images.json (image id -> source).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+from typing import Iterator
+
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"}
+
+
+def add_parser(subparsers) -> argparse.ArgumentParser:
+    p = subparsers.add_parser("detect", help="detect objects with a trained model bundle",
+                              description=__doc__.split("\n\n")[0])
+    p.add_argument("--model", required=True, type=Path, help="model bundle folder (from automask train)")
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--images", type=Path, help="folder of images")
+    src.add_argument("--video", type=Path, help="video file")
+    src.add_argument("--bag", type=Path, help="rosbag2 (mcap/sqlite3) folder or file; needs --topic")
+    p.add_argument("--topic", help="image topic in the bag (sensor_msgs/Image or CompressedImage)")
+    p.add_argument("--glob", default="*", help="file pattern inside --images (default all images)")
+    p.add_argument("--out", required=True, type=Path, help="output folder")
+    p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda[:N]")
+    p.add_argument("--score-threshold", type=float, default=None, help="default: the bundle's")
+    p.add_argument("--mask-threshold", type=float, default=None, help="default: the bundle's")
+    p.add_argument("--max-instances", type=int, default=100, help="top-k per frame (default 100)")
+    p.add_argument("--classes", default=None, help="comma-separated labels to keep (default all)")
+    p.add_argument("--batch", type=int, default=1, help="frames per forward pass (GPU: try 4-8)")
+    p.add_argument("--every", type=int, default=1, help="use every N-th frame of a video or bag")
+    p.add_argument("--no-overlays", action="store_true", help="write only results.json and images.json")
+    return p
+
+
+def image_folder(folder: Path, pattern: str = "*") -> Iterator[tuple[str, str, "object"]]:
+    """(stem, source, rgb) for each image in a folder, sorted by name."""
+    from ..core.atomic import read_rgb
+    if not folder.is_dir():
+        raise FileNotFoundError(f"image folder {folder} does not exist")
+    files = sorted(f for f in folder.glob(pattern) if f.suffix.lower() in IMAGE_SUFFIXES and f.is_file())
+    if not files:
+        raise FileNotFoundError(f"no images matching {pattern!r} in {folder} "
+                                f"(looked for {', '.join(sorted(IMAGE_SUFFIXES))})")
+    for f in files:
+        try:
+            yield f.stem, str(f.resolve()), read_rgb(f)
+        except FileNotFoundError as exc:
+            print(f"automask detect: warning: skipped {f}: {exc}", file=sys.stderr)
+
+
+def _frames(args) -> Iterator[tuple[str, str, "object"]]:
+    if args.images is not None:
+        yield from image_folder(args.images, args.glob)
+        return
+    if args.bag is not None and not args.topic:
+        raise ValueError("--bag needs --topic: name the image topic to read, e.g. --topic /camera/image_raw")
+    try:
+        from ..core import sources
+    except ImportError:
+        raise ValueError("video and bag input need automask_ros.core.sources, which this install "
+                         "lacks: extract the frames to a folder and use --images") from None
+    if args.video is not None:
+        source = sources.open_source(video=str(args.video), every=args.every)
+    else:
+        source = sources.open_source(bag=str(args.bag), topic=args.topic, every=args.every)
+    for frame in source:
+        yield frame.name, frame.source, frame.rgb
+
+
+def _batches(frames, size: int):
+    batch = []
+    for item in frames:
+        batch.append(item)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def run(args) -> int:
+    from tqdm import tqdm
+
+    from ..core.atomic import atomic_write_image, atomic_write_json
+    from ..core.infer import Detector, instances_to_coco
+    from ..core.overlay import draw_overlay
+    if args.batch < 1 or args.every < 1:
+        raise ValueError("--batch and --every must be at least 1")
+    classes = [c.strip() for c in args.classes.split(",") if c.strip()] if args.classes else None
+    detector = Detector(args.model, device=args.device, score_threshold=args.score_threshold,
+                        mask_threshold=args.mask_threshold, max_instances=args.max_instances, classes=classes)
+    out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"--out {out} is a file: give a folder")
+    out.mkdir(parents=True, exist_ok=True)
+    results, images, used = [], {}, set()
+    counts = {"frames": 0, "instances": 0}
+    t0 = time.perf_counter()
+    bar = tqdm(desc="detect", unit="frame", disable=None)
+    for batch in _batches(_frames(args), args.batch):
+        per_frame = detector.detect_batch([rgb for _, _, rgb in batch])
+        for (stem, source, rgb), instances in zip(batch, per_frame):
+            image_id = len(images) + 1
+            images[str(image_id)] = source
+            results.extend(instances_to_coco(instances, image_id))
+            name = stem if stem not in used else f"{stem}_{image_id}"
+            used.add(name)
+            if not args.no_overlays:
+                atomic_write_image(out / f"{name}.png", draw_overlay(rgb, instances))
+            counts["frames"] += 1
+            counts["instances"] += len(instances)
+        bar.update(len(batch))
+    bar.close()
+    if not counts["frames"]:
+        raise ValueError("no frame could be read from the input")
+    atomic_write_json(out / "results.json", results)
+    atomic_write_json(out / "images.json", images)
+    wall = time.perf_counter() - t0
+    print(f"{counts['frames']} frames, {counts['instances']} instances of {', '.join(detector.labels)} "
+          f"in {wall:.1f} s ({counts['frames'] / wall:.2f} frames/s on {detector.device}); "
+          f"wrote {out}/results.json")
+    return 0
