@@ -14,6 +14,7 @@ scaler, position (epoch, batch) and the torch/numpy/python RNG states.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import datetime as _dt
 import io
 import math
@@ -110,6 +111,7 @@ class TrainResult:
     iterations: int
     wall_s: float
     history: list = field(default_factory=list)
+    digest: str = ""                  # hash of the final parameters: equal on every DDP rank
 
 
 def lr_factor(iteration: int, total: int, warmup: int, schedule: str, time_frac: float = 0.0) -> float:
@@ -136,14 +138,20 @@ def epoch_batches(n: int, batch_size: int, epoch: int, seed: int, rank: int = 0,
 
 
 def _rng_state() -> dict:
-    return {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate(),
+    """All RNG states as plain types and tensors, so the checkpoint loads with weights_only=True."""
+    name, keys, pos, has_gauss, cached = np.random.get_state()
+    numpy_state = {"name": name, "keys": torch.from_numpy(keys.astype(np.int64)), "pos": int(pos),
+                   "has_gauss": int(has_gauss), "cached": float(cached)}
+    return {"torch": torch.get_rng_state(), "numpy": numpy_state, "python": random.getstate(),
             "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else []}
 
 
 def _set_rng_state(state: dict) -> None:
     torch.set_rng_state(state["torch"])
-    np.random.set_state(state["numpy"])
-    random.setstate(state["python"])
+    n = state["numpy"]
+    np.random.set_state((n["name"], n["keys"].numpy().astype(np.uint32), n["pos"], n["has_gauss"], n["cached"]))
+    v, internal, gauss = state["python"]
+    random.setstate((v, tuple(internal), gauss))
     if state.get("cuda") and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda"])
 
@@ -561,5 +569,12 @@ class _Run:
         return TrainResult(bundle=self.out if ctx.main and self.state["bundle"] else None,
                            metrics=_headline(self.state["best"] or {}), reason=reason,
                            epochs=round(epochs_done, 3), iterations=self.state["iteration"],
-                           wall_s=round(wall, 1), history=self.state["history"])
+                           wall_s=round(wall, 1), history=self.state["history"], digest=self._digest())
+
+    def _digest(self) -> str:
+        h = hashlib.sha256()
+        for key, value in self._module().named_parameters():  # BN buffers are per rank until broadcast
+            h.update(key.encode())
+            h.update(value.detach().cpu().contiguous().numpy().tobytes())
+        return h.hexdigest()[:16]
 

@@ -1,0 +1,107 @@
+"""`automask train`: fine-tune Mask R-CNN on sweeps and write a model bundle (also under torchrun)."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def add_parser(subparsers) -> argparse.ArgumentParser:
+    p = subparsers.add_parser("train", help="train a Mask R-CNN model bundle on sweep datasets",
+                              description=__doc__)
+    p.add_argument("--data", nargs="+", required=True, metavar="PATH",
+                   help="sweep folders or dataset roots (<root>/<label>/<sweep>/); labels are their union")
+    p.add_argument("--out", required=True, help="output folder: the model bundle (+ checkpoint/)")
+    p.add_argument("--preset", choices=("cpu", "gpu"), default="cpu",
+                   help="cpu: MobileNetV3-FPN from scratch; gpu: ResNet-50 FPN v2 from COCO (default cpu)")
+    p.add_argument("--arch", choices=("maskrcnn_mobilenet_v3_fpn", "maskrcnn_resnet50_fpn",
+                                      "maskrcnn_resnet50_fpn_v2"), help="override the preset's architecture")
+    p.add_argument("--weights", help="coco | none | a .pt state_dict | an earlier bundle folder to extend "
+                                     "(default: the preset's)")
+    p.add_argument("--epochs", type=int, help="epochs (default: the preset's, 12)")
+    p.add_argument("--max-minutes", type=float, help="wall-clock budget; stops cleanly and keeps the best model")
+    p.add_argument("--resume", action="store_true", help="continue the run in --out from its checkpoint")
+    p.add_argument("--force", action="store_true", help="overwrite a different bundle or run in --out")
+    p.add_argument("--batch-size", type=int, help="images per step and process")
+    p.add_argument("--lr", type=float, help="peak learning rate")
+    p.add_argument("--optimizer", choices=("sgd", "adamw"))
+    p.add_argument("--schedule", choices=("cosine", "step"), default="cosine")
+    p.add_argument("--min-size", type=int, help="shorter image side fed to the model")
+    p.add_argument("--max-size", type=int, help="longer image side limit")
+    p.add_argument("--trainable-layers", type=int, help="backbone stages that train (pretrained weights)")
+    p.add_argument("--holdout-every", type=int, default=6,
+                   help="every k-th view of each sweep validates (0 = none; default 6)")
+    p.add_argument("--val-data", nargs="+", default=[], metavar="PATH", help="extra validation sweeps")
+    p.add_argument("--backgrounds", help="folder of photos for copy-paste compositing")
+    p.add_argument("--paste", type=float, help="probability of a copy-paste composite per sample "
+                                               "(default 0.5 with --backgrounds, else 0)")
+    p.add_argument("--patience", type=int, default=0, help="early stopping after N evaluations without gain")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
+    p.add_argument("--workers", type=int, default=0, help="data-loading processes")
+    p.add_argument("--threads", type=int, help="torch CPU threads")
+    p.add_argument("--no-amp", action="store_true", help="disable mixed precision on CUDA")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    return p
+
+
+def config_from_args(args):
+    from ..core.augment import AugmentConfig
+    from ..core.train import TrainConfig
+    paste = args.paste if args.paste is not None else (0.5 if args.backgrounds else 0.0)
+    if not 0 <= paste <= 1:
+        raise ValueError("--paste must be between 0 and 1")
+    for name in ("epochs", "batch_size", "min_size", "max_size"):
+        value = getattr(args, name)
+        if value is not None and value < 1:
+            raise ValueError(f"--{name.replace('_', '-')} must be at least 1")
+    if args.max_minutes is not None and args.max_minutes <= 0:
+        raise ValueError("--max-minutes must be positive")
+    return TrainConfig(data=args.data, out=args.out, preset=args.preset, arch=args.arch, weights=args.weights,
+                       epochs=args.epochs, batch_size=args.batch_size, optimizer=args.optimizer, lr=args.lr,
+                       schedule=args.schedule, min_size=args.min_size,
+                       max_size=args.max_size or (args.min_size and max(args.min_size, 512)),
+                       trainable_layers=args.trainable_layers, holdout_every=args.holdout_every,
+                       val_data=args.val_data, backgrounds=args.backgrounds,
+                       augment=AugmentConfig(paste=paste, canvas_scale=2.0 if args.backgrounds else 1.0),
+                       patience=args.patience, seed=args.seed, max_minutes=args.max_minutes, resume=args.resume,
+                       force=args.force, device=args.device, workers=args.workers, threads=args.threads,
+                       amp=not args.no_amp)
+
+
+def run(args) -> int:
+    from tqdm import tqdm
+
+    from ..core.train import train
+    config = config_from_args(args)
+    bar = None
+
+    def progress(d: dict) -> None:
+        nonlocal bar
+        if args.quiet:
+            return
+        if bar is None:
+            bar = tqdm(total=d["iterations"], initial=d["iteration"], unit="it", dynamic_ncols=True)
+        bar.total = d["iterations"]
+        bar.update(d["iteration"] - bar.n)
+        post = {"epoch": f"{d['epoch']}/{d['epochs']}", "phase": d["phase"]}
+        if d["loss"] is not None:
+            post["loss"] = f"{d['loss']:.3f}"
+        if d["eta_s"] is not None:
+            post["eta"] = f"{d['eta_s'] / 60:.1f}min"
+        bar.set_postfix(post, refresh=True)
+
+    try:
+        result = train(config, progress=progress)
+    finally:
+        if bar is not None:
+            bar.close()
+    if result.bundle is None:
+        if result.reason == "cancelled":
+            print("training stopped before any model was exported; resume with --resume")
+        return 0 if result.reason != "cancelled" else 1
+    m = result.metrics
+    figures = (f"validation mask AP {m['segm_AP']:.3f}, AP50 {m['segm_AP50']:.3f}, box AP {m['bbox_AP']:.3f}"
+               if "segm_AP" in m else "no validation views (holdout 0)")
+    print(f"{result.reason}: {result.iterations} iterations, {result.epochs} epochs in {result.wall_s / 60:.1f} min; "
+          f"{figures}; model bundle {result.bundle}")
+    return 0

@@ -1,0 +1,142 @@
+"""Trainer core: a real (tiny) training run, bundle round trip, eval CLI, exact resume, budget, extension."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+sys.path.insert(0, str(Path(__file__).parent))
+from trainutil import make_sweep  # noqa: E402
+
+from automask_ros.cli import main as cli_main  # noqa: E402
+from automask_ros.core.bundle import BundleError, load_bundle, load_bundle_state, read_bundle_meta  # noqa: E402
+from automask_ros.core.model import build_model, extend_state_dict  # noqa: E402
+from automask_ros.core.train import TrainConfig, train  # noqa: E402
+
+TINY = dict(min_size=64, max_size=96, threads=1, holdout_every=4, warmup_iters=3)
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("sweeps")
+    make_sweep(root, "disc", views=8, size=64)
+    make_sweep(root, "block", views=8, size=64)
+    return root
+
+
+@pytest.fixture(scope="module")
+def trained(data, tmp_path_factory):
+    out = tmp_path_factory.mktemp("run") / "model"
+    seen = []
+    result = train(TrainConfig(data=[str(data)], out=str(out), epochs=2, **TINY), progress=seen.append)
+    return out, result, seen
+
+
+def test_training_exports_a_complete_bundle(trained):
+    out, result, seen = trained
+    assert result.reason == "completed" and result.bundle == out
+    # per sweep 8 views (2 held out: every 4th) + 1 negative = 7 training frames; 14 / batch 2 = 7 steps
+    assert result.iterations == 2 * 7
+    meta = read_bundle_meta(out)
+    assert meta["labels"] == ["block", "disc"] and meta["arch"] == "maskrcnn_mobilenet_v3_fpn"
+    assert meta["input"] == {"min_size": 64, "max_size": 96}
+    assert len(meta["datasets"]) == 2 and all(len(d["fingerprint"]) == 16 for d in meta["datasets"])
+    assert {"segm_AP", "segm_AP50", "bbox_AP", "per_label"} <= meta["metrics"].keys()
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert len(metrics["history"]) == 2 and metrics["reason"] == "completed"
+    assert (out / "curves.png").read_bytes()[:4] == b"\x89PNG"
+    # the contract's progress dicts, with a falling loss over real training steps
+    phases = {d["phase"] for d in seen}
+    assert {"train", "eval", "export", "done"} <= phases
+    losses = [loss for _, loss in metrics["losses"]]
+    assert np.mean(losses[-4:]) < np.mean(losses[:4])
+    assert seen[-1]["progress"] == 1.0
+    model, meta2 = load_bundle(out)
+    assert not model.training and meta2["model_id"] == meta["model_id"]
+
+
+def test_eval_cli_on_sweeps_and_plain_coco(trained, data, tmp_path, capsys):
+    out = trained[0]
+    report = tmp_path / "eval.json"
+    assert cli_main(["eval", "--model", str(out), "--data", str(data), "--json", str(report)]) == 0
+    table = capsys.readouterr().out
+    assert "segm_AP50" in table and "disc" in table
+    metrics = json.loads(report.read_text())
+    for key in ("segm_AP", "segm_AP50", "bbox_AP", "bbox_AP50"):
+        assert 0.0 <= metrics[key] <= 1.0
+        assert set(metrics["per_label"]) == {"block", "disc"}
+        assert key in metrics["per_label"]["disc"]
+    assert metrics["images"] == 18 and metrics["instances"] == 16  # all views + negatives
+    # a plain COCO file with another category id and an unknown category: matched by name
+    sweep = next((data / "disc").iterdir())
+    coco = json.loads((sweep / "annotations.json").read_text())
+    for ann in coco["annotations"]:
+        ann["category_id"] = 7
+    coco["categories"] = [{"id": 7, "name": "disc"}, {"id": 9, "name": "unknown_thing"}]
+    (tmp_path / "plain.json").write_text(json.dumps(coco))
+    report2 = tmp_path / "eval2.json"
+    assert cli_main(["eval", "--model", str(out), "--coco", str(tmp_path / "plain.json"),
+                     "--images", str(sweep), "--json", str(report2)]) == 0
+    m2 = json.loads(report2.read_text())
+    assert m2["instances"] == 8 and m2["per_label"]["block"]["segm_AP"] is None
+
+
+def test_resume_after_an_interruption_is_exact(data, tmp_path):
+    cfg = dict(data=[str(data)], epochs=2, **TINY)
+    straight = train(TrainConfig(out=str(tmp_path / "a"), **cfg))
+    calls = {"n": 0}
+
+    def stop_mid_epoch():
+        calls["n"] += 1
+        return calls["n"] > 10  # 10 steps done: in the middle of epoch 2
+
+    first = train(TrainConfig(out=str(tmp_path / "b"), **cfg), should_stop=stop_mid_epoch)
+    assert first.reason == "cancelled" and first.iterations == 10
+    resumed = train(TrainConfig(out=str(tmp_path / "b"), resume=True, **cfg))
+    assert resumed.iterations == straight.iterations
+    a, b = load_bundle_state(tmp_path / "a"), load_bundle_state(tmp_path / "b")
+    assert a.keys() == b.keys()
+    for key in a:
+        assert torch.equal(a[key], b[key]), key
+    history = [json.loads((tmp_path / run / "metrics.json").read_text())["history"] for run in "ab"]
+    for h in history:
+        for entry in h:
+            entry.pop("minutes")  # wall time differs; every figure must not
+    assert history[0] == history[1]
+
+
+def test_budget_stops_cleanly_and_keeps_a_model(data, tmp_path):
+    result = train(TrainConfig(data=[str(data)], out=str(tmp_path / "m"), epochs=50, max_minutes=0.08, **TINY))
+    assert result.reason == "budget" and result.iterations < 50 * 7
+    assert result.bundle is not None and (tmp_path / "m" / "model.pt").exists()
+    assert (tmp_path / "m" / "checkpoint" / "last.pt").exists()
+
+
+def test_extending_a_bundle_keeps_known_classes(trained, data, tmp_path):
+    base = trained[0]
+    meta = read_bundle_meta(base)
+    bigger = build_model(meta["arch"], 4, min_size=64, max_size=96)
+    state = extend_state_dict(load_bundle_state(base), meta["labels"], meta["labels"] + ["tri"], bigger)
+    old = load_bundle_state(base)
+    key = "roi_heads.box_predictor.cls_score.weight"
+    assert torch.equal(state[key][:3], old[key]) and state[key].shape[0] == 4
+    key = "roi_heads.box_predictor.bbox_pred.weight"
+    assert torch.equal(state[key][:12], old[key])
+    bigger.load_state_dict(state)
+    # training on the old data plus a new object starts from the base and adds the label
+    make_sweep(tmp_path / "new", "tri", views=4, size=64)
+    result = train(TrainConfig(data=[str(data), str(tmp_path / "new")], out=str(tmp_path / "ext"),
+                               weights=str(base), epochs=1, **TINY))
+    assert read_bundle_meta(result.bundle)["labels"] == ["block", "disc", "tri"]
+    # a base bundle whose labels the data does not cover is refused, as is a mismatched load
+    with pytest.raises(BundleError, match="forget"):
+        train(TrainConfig(data=[str(tmp_path / "new")], out=str(tmp_path / "x"), weights=str(base), **TINY))
+    with pytest.raises(BundleError, match="labels"):
+        load_bundle(base, labels=["disc"])
+    with pytest.raises(BundleError, match="maskrcnn_resnet50_fpn"):
+        load_bundle(base, arch="maskrcnn_resnet50_fpn")
