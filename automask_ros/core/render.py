@@ -508,11 +508,13 @@ def sweep_camera(size, mesh: Mesh, elevation_deg: float = 22.0, fill: float = 0.
 
 def render_sweep(obj: str = "mug", n_frames: int = 36, size=(320, 240), seed: int = 0,
                  empty_frames: int = 2, start_deg: float = 0.0, variant: int = 0,
-                 frame_interval_s: float = 0.5, noise: float = 2.5, flicker: float = 0.02) -> Iterator[Frame]:
+                 frame_interval_s: float = 0.5, noise: float = 2.5, flicker: float = 0.02,
+                 shadow: bool = True) -> Iterator[Frame]:
     """A turntable sweep: `empty_frames` of the bare turntable, then n_frames views 360/n apart.
 
     The object's look depends only on (obj, variant), so a sweep with start_deg=5 gives held-out
     views of the very same object; seed drives the background, placement jitter, flicker and noise.
+    noise (sensor noise sigma, 8-bit levels), flicker (relative gain) and shadow can be turned off.
     """
     if n_frames < 1 or empty_frames < 0:
         raise ValueError("n_frames must be >= 1 and empty_frames >= 0")
@@ -533,7 +535,7 @@ def render_sweep(obj: str = "mug", n_frames: int = 36, size=(320, 240), seed: in
             continue
         angle = (start_deg + (i - empty_frames) * 360.0 / n_frames) % 360.0
         placed = mesh.transformed(spin + angle, offset)
-        lit = base * (1 - 0.45 * _shadow(cam, [placed]))[..., None]
+        lit = base * (1 - 0.45 * _shadow(cam, [placed]))[..., None] if shadow else base
         img, owner = _rasterize(cam, [placed], lit)
         yield Frame(_finish(img, rng, gain, noise), owner == 1, angle, round(i * frame_interval_s, 6), False)
 
