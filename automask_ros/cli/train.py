@@ -32,8 +32,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                    help="every k-th view of each sweep validates (0 = none; default 6)")
     p.add_argument("--val-data", nargs="+", default=[], metavar="PATH", help="extra validation sweeps")
     p.add_argument("--backgrounds", help="folder of photos for copy-paste compositing")
-    p.add_argument("--paste", type=float, help="probability of a copy-paste composite per sample "
-                                               "(default 0.5 with --backgrounds, else 0)")
+    p.add_argument("--paste", type=float, help="probability of a copy-paste composite per sample (default 0.5 "
+                                               "with --backgrounds, else 0; >0 without it pastes onto the "
+                                               "sweeps' negatives)")
     p.add_argument("--patience", type=int, default=0, help="early stopping after N evaluations without gain")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
@@ -47,8 +48,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 def config_from_args(args):
     from ..core.augment import AugmentConfig
     from ..core.train import TrainConfig
-    paste = args.paste if args.paste is not None else (0.5 if args.backgrounds else 0.0)
-    if not 0 <= paste <= 1:
+    paste = args.paste
+    if paste is not None and not 0 <= paste <= 1:
         raise ValueError("--paste must be between 0 and 1")
     for name in ("epochs", "batch_size", "min_size", "max_size"):
         value = getattr(args, name)
@@ -62,7 +63,7 @@ def config_from_args(args):
                        max_size=args.max_size or (args.min_size and max(args.min_size, 512)),
                        trainable_layers=args.trainable_layers, holdout_every=args.holdout_every,
                        val_data=args.val_data, backgrounds=args.backgrounds,
-                       augment=AugmentConfig(paste=paste, canvas_scale=2.0 if args.backgrounds else 1.0),
+                       augment=AugmentConfig(paste=paste),
                        patience=args.patience, seed=args.seed, max_minutes=args.max_minutes, resume=args.resume,
                        force=args.force, device=args.device, workers=args.workers, threads=args.threads,
                        amp=not args.no_amp)

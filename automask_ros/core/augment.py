@@ -37,7 +37,7 @@ class AugmentConfig:
     saturation: float = 0.3
     hue_deg: float = 8.0
     photometric: float = 0.8
-    paste: float = 0.0            # probability that a sample becomes a copy-paste composite
+    paste: float | None = None    # probability of a copy-paste composite; None: 0.5 with backgrounds, else 0
     paste_objects: tuple[int, int] = (1, 3)   # objects per composite (the sample's own + others)
     paste_scale: tuple[float, float] = (0.5, 1.1)
     canvas_scale: float = 1.0     # composite size relative to the source frame
@@ -198,7 +198,7 @@ class Augmenter:
     def __call__(self, rgb: np.ndarray, masks: list[np.ndarray], labels: list[int], rng: np.random.Generator,
                  pool=None) -> tuple[np.ndarray, list[np.ndarray], list[int]]:
         cfg = self.cfg
-        if cfg.paste > 0 and rng.random() < cfg.paste:
+        if cfg.paste and rng.random() < cfg.paste:
             rgb, masks, labels = composite(rgb, masks, labels, self._background(rng), pool, cfg, rng)
         rgb, masks = geometric(rgb, masks, cfg, rng)
         rgb = photometric(rgb, cfg, rng)

@@ -99,6 +99,9 @@ class TrainConfig:
                       else getattr(self, k)) for k in (f.name for f in dataclasses.fields(self))}
         if isinstance(values["augment"], dict):
             values["augment"] = AugmentConfig(**values["augment"])
+        if values["augment"].paste is None:  # a background folder means: use it
+            values["augment"] = dataclasses.replace(values["augment"],
+                                                    paste=0.5 if values["backgrounds"] else 0.0)
         return TrainConfig(**values)
 
 
