@@ -1,0 +1,172 @@
+"""Detector: masks and boxes on the source pixels of any-size frames, thresholds, filters, batching.
+
+The bundle is a real torchvision Mask R-CNN saved with the real save_bundle, with untrained weights:
+training one to convergence does not fit the test budget, and the geometry checks below do not
+need it. An untrained model still proposes many boxes with soft masks, and torchvision resizes
+each frame internally, so a frame and the same frame enlarged by an integer factor (nearest
+neighbour) reach the network as the very same tensor: every box must then come back scaled by
+exactly that factor and every mask must land on the matching source pixels.
+"""
+
+import numpy as np
+import pytest
+import torch
+
+from automask_ros.core import render as R
+from automask_ros.core.bundle import BundleError, save_bundle
+from automask_ros.core.infer import Detector, check_image, instances_to_coco, resolve_device
+from automask_ros.core.model import build_model
+
+ARCH = "maskrcnn_mobilenet_v3_fpn"
+
+
+@pytest.fixture(scope="module")
+def bundle(tmp_path_factory):
+    torch.manual_seed(0)
+    model = build_model(ARCH, 3, min_size=61, max_size=200)
+    meta = {"model_id": "test-untrained", "arch": ARCH, "labels": ["mug", "box"],
+            "input": {"min_size": 61, "max_size": 200}, "thresholds": {"score": 0.0, "mask": 0.5}}
+    return save_bundle(tmp_path_factory.mktemp("bundle") / "model", model, meta)
+
+
+@pytest.fixture(scope="module")
+def frame():
+    return next(R.render_sweep("mug", n_frames=4, size=(97, 61), seed=1, empty_frames=0)).rgb  # odd, non-square
+
+
+def _upscale(rgb, k):
+    return np.repeat(np.repeat(rgb, k, 0), k, 1)
+
+
+def test_loads_bundle_metadata(bundle):
+    det = Detector(bundle, device="cpu")
+    assert det.labels == ["mug", "box"] and det.model_id == "test-untrained"
+    assert det.device.type == "cpu" and det.fp16 is False
+    assert det.score_threshold == 0.0 and det.mask_threshold == 0.5  # from model.json
+    assert not det.model.training
+
+
+@pytest.mark.parametrize("k", [2, 3])
+def test_boxes_and_masks_land_on_source_pixels(bundle, frame, k):
+    det = Detector(bundle, device="cpu", max_instances=20)
+    small = det.detect(frame)
+    big = det.detect(_upscale(frame, k))
+    assert len(small) == len(big) > 0
+    h, w = frame.shape[:2]
+    for a, b in zip(small, big):
+        assert a.mask.shape == (h, w) and b.mask.shape == (k * h, k * w)
+        assert (a.label, a.class_id) == (b.label, b.class_id)
+        assert b.score == pytest.approx(a.score, abs=1e-4)
+        np.testing.assert_allclose(np.array(b.box), k * np.array(a.box), atol=1e-2 * k)
+        x0, y0, x1, y1 = a.box
+        assert 0 <= x0 <= x1 <= w and 0 <= y0 <= y1 <= h
+        if a.mask.sum() >= 20:
+            # the mask never leaves its box (torchvision pastes into the box padded by 1/28 per side)
+            ys, xs = np.nonzero(a.mask)
+            pad_x, pad_y = (x1 - x0) / 28 + 1.5, (y1 - y0) / 28 + 1.5
+            assert xs.min() >= x0 - pad_x and xs.max() <= x1 + pad_x
+            assert ys.min() >= y0 - pad_y and ys.max() <= y1 + pad_y
+            # the enlarged frame's mask, shrunk back, covers the same source pixels
+            shrunk = b.mask.reshape(h, k, w, k).mean((1, 3)) > 0.5
+            iou = (shrunk & a.mask).sum() / (shrunk | a.mask).sum()
+            assert iou > 0.85
+
+
+def test_batch_gives_the_same_instances_as_single_frames(bundle, frame):
+    det = Detector(bundle, device="cpu", max_instances=10)
+    other = next(R.render_sweep("box", n_frames=4, size=(97, 61), seed=2, empty_frames=0)).rgb
+    batched = det.detect_batch([frame, other])
+    for rgb, got in zip([frame, other], batched):
+        single = det.detect(rgb)
+        assert len(single) == len(got)
+        for a, b in zip(single, got):
+            np.testing.assert_allclose(a.box, b.box, atol=1e-2)
+            assert np.array_equal(a.mask, b.mask) or (a.mask ^ b.mask).sum() <= 2
+
+
+def test_thresholds_top_k_and_class_filter(bundle, frame):
+    det = Detector(bundle, device="cpu")
+    everything = det.detect(frame)
+    scores = np.array([i.score for i in everything])
+    assert len(everything) > 4 and np.all(np.diff(scores) <= 0)  # best first
+
+    det.score_threshold = float(np.median(scores))
+    kept = det.detect(frame)
+    assert 0 < len(kept) < len(everything) and all(i.score >= det.score_threshold for i in kept)
+
+    det.score_threshold = 0.0
+    det.max_instances = 3
+    assert len(det.detect(frame)) == 3
+
+    det.max_instances = 100
+    det.classes = ["box"]
+    only = det.detect(frame)
+    assert only and {(i.label, i.class_id) for i in only} == {("box", 2)}
+    det.classes = [1]
+    assert {i.label for i in det.detect(frame)} == {"mug"}
+    det.classes = None
+
+    det.mask_threshold = 1.0
+    assert all(not i.mask.any() for i in det.detect(frame))
+    det.mask_threshold = 0.0
+    assert any(i.mask.any() for i in det.detect(frame))
+
+
+def test_per_class_nms(bundle, frame):
+    def max_same_class_iou(instances):
+        worst = 0.0
+        for i, a in enumerate(instances):
+            for b in instances[i + 1:]:
+                if a.class_id == b.class_id:
+                    worst = max(worst, _box_iou(a.box, b.box))
+        return worst
+
+    det = Detector(bundle, device="cpu", nms_iou=0.3)
+    assert max_same_class_iou(det.detect(frame)) <= 0.3 + 1e-4
+    det.nms_iou = 0.9
+    assert len(det.detect(frame)) >= len(Detector(bundle, device="cpu", nms_iou=0.3).detect(frame))
+
+
+def _box_iou(a, b):
+    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+    inter = ix * iy
+    area = lambda r: (r[2] - r[0]) * (r[3] - r[1])
+    return inter / (area(a) + area(b) - inter + 1e-9)
+
+
+def test_bad_settings_and_frames_are_clear_errors(bundle, tmp_path):
+    det = Detector(bundle, device="cpu")
+    with pytest.raises(ValueError, match="score_threshold"):
+        det.score_threshold = 1.5
+    with pytest.raises(ValueError, match="max_instances"):
+        det.max_instances = 0
+    with pytest.raises(ValueError, match="not one of the model's labels"):
+        det.classes = ["teapot"]
+    with pytest.raises(ValueError, match="HxWx3"):
+        check_image(np.zeros((10, 10), np.uint8))
+    with pytest.raises(ValueError, match="uint8"):
+        check_image(np.zeros((10, 10, 3), np.float32))
+    with pytest.raises(ValueError, match="empty"):
+        det.detect(np.zeros((0, 10, 3), np.uint8))
+    with pytest.raises(BundleError):
+        Detector(tmp_path / "missing")
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match="no CUDA"):
+            resolve_device("cuda")
+    with pytest.raises(ValueError, match="not a torch device"):
+        resolve_device("tpu9")
+
+
+def test_coco_results_round_trip(bundle, frame):
+    from pycocotools import mask as mask_utils
+    det = Detector(bundle, device="cpu", max_instances=5)
+    instances = det.detect(frame)
+    results = instances_to_coco(instances, image_id=7)
+    assert len(results) == len(instances)
+    for res, inst in zip(results, instances):
+        assert res["image_id"] == 7 and res["category_id"] == inst.class_id
+        rle = dict(res["segmentation"], counts=res["segmentation"]["counts"].encode())
+        assert np.array_equal(mask_utils.decode(rle).astype(bool), inst.mask)
+        x, y, bw, bh = res["bbox"]
+        np.testing.assert_allclose([x, y, x + bw, y + bh], inst.box, atol=0.02)
