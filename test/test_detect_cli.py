@@ -1,0 +1,93 @@
+"""`automask detect` on an image folder: overlays per frame, COCO results that pycocotools scores."""
+
+import json
+
+import cv2
+import numpy as np
+import pytest
+import torch
+
+from automask_ros.cli import main
+from automask_ros.core import render as R
+from automask_ros.core.atomic import atomic_write_image
+from automask_ros.core.bundle import save_bundle
+from automask_ros.core.model import build_model
+
+ARCH = "maskrcnn_mobilenet_v3_fpn"
+
+
+@pytest.fixture(scope="module")
+def bundle(tmp_path_factory):
+    torch.manual_seed(0)
+    model = build_model(ARCH, 2, min_size=64, max_size=128)
+    meta = {"model_id": "cli-untrained", "arch": ARCH, "labels": ["mug"],
+            "input": {"min_size": 64, "max_size": 128}, "thresholds": {"score": 0.0, "mask": 0.5}}
+    return save_bundle(tmp_path_factory.mktemp("bundle") / "model", model, meta)
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory):
+    """Three frames of different, odd sizes with exact reference masks, plus a non-image file."""
+    root = tmp_path_factory.mktemp("frames")
+    refs = {}
+    for name, size, seed in (("view_a", (97, 61), 0), ("view_b", (64, 80), 1), ("view_c", (121, 91), 2)):
+        frame = next(R.render_sweep("mug", n_frames=3, size=size, seed=seed, empty_frames=0))
+        atomic_write_image(root / f"{name}.png", frame.rgb)
+        refs[name] = frame.mask
+    (root / "notes.txt").write_text("not an image")
+    return root, refs
+
+
+def test_detect_folder_writes_overlays_and_coco_results(bundle, folder, tmp_path):
+    from pycocotools.coco import COCO
+    from pycocotools.cocoeval import COCOeval
+
+    from automask_ros.core.dataset import mask_to_annotation
+    images, refs = folder
+    out = tmp_path / "out"
+    assert main(["detect", "--model", str(bundle), "--images", str(images), "--out", str(out),
+                 "--max-instances", "5", "--device", "cpu"]) == 0
+    ids = json.loads((out / "images.json").read_text())
+    assert sorted(ids.values()) == sorted(str((images / f"{n}.png").resolve()) for n in refs)
+    for name, mask in refs.items():
+        overlay = cv2.imread(str(out / f"{name}.png"))
+        original = cv2.imread(str(images / f"{name}.png"))
+        assert overlay.shape == original.shape and not np.array_equal(overlay, original)
+    results = json.loads((out / "results.json").read_text())
+    assert results and all(r["category_id"] == 1 for r in results)
+    per_image = {int(k): sum(r["image_id"] == int(k) for r in results) for k in ids}
+    assert all(0 < n <= 5 for n in per_image.values())
+    # a user scores them with pycocotools against their own labels (here: the exact masks)
+    gt = {"images": [], "annotations": [], "categories": [{"id": 1, "name": "mug"}]}
+    for k, path in ids.items():
+        mask = refs[path.rsplit("/", 1)[-1][:-4]]
+        gt["images"].append({"id": int(k), "height": mask.shape[0], "width": mask.shape[1]})
+        ann = mask_to_annotation(mask)
+        ann.update(id=int(k), image_id=int(k), category_id=1)
+        gt["annotations"].append(ann)
+    for r in results:  # every RLE has its own frame's size
+        im = next(i for i in gt["images"] if i["id"] == r["image_id"])
+        assert r["segmentation"]["size"] == [im["height"], im["width"]]
+    coco = COCO()
+    coco.dataset = gt
+    coco.createIndex()
+    ev = COCOeval(coco, coco.loadRes(results), "segm")
+    ev.evaluate()
+    ev.accumulate()
+    ev.summarize()
+    assert 0.0 <= ev.stats[0] <= 1.0
+
+
+def test_detect_user_errors(bundle, folder, tmp_path, capsys):
+    images, _ = folder
+    assert main(["detect", "--model", str(tmp_path / "nope"), "--images", str(images),
+                 "--out", str(tmp_path / "o")]) == 2
+    assert "not a folder" in capsys.readouterr().err
+    assert main(["detect", "--model", str(bundle), "--images", str(tmp_path),
+                 "--out", str(tmp_path / "o")]) == 2
+    assert "no images" in capsys.readouterr().err
+    assert main(["detect", "--model", str(bundle), "--images", str(images), "--classes", "cup",
+                 "--out", str(tmp_path / "o")]) == 2
+    assert "labels" in capsys.readouterr().err
+    assert main(["detect", "--model", str(bundle), "--bag", str(tmp_path), "--out", str(tmp_path / "o")]) == 2
+    assert "--topic" in capsys.readouterr().err
