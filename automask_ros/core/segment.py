@@ -259,6 +259,7 @@ class BackgroundSegmenter(Segmenter):
 
     name = "background"
     needs_reference = True
+    last_background = None
 
     def __init__(self, reference: np.ndarray | None = None, threshold: float = 25.0,
                  softness: float = 8.0, blur: int = 5):
@@ -296,7 +297,8 @@ class BackgroundSegmenter(Segmenter):
 
     def _predict(self, rgb):
         d = self.distance(rgb)
-        return 1.0 / (1.0 + np.exp(-(d - self.threshold) / self.softness))
+        self.last_background = 1.0 / (1.0 + np.exp(-(d - self.threshold) / self.softness))
+        return self.last_background
 
 
 class FusedSegmenter(Segmenter):
@@ -311,6 +313,7 @@ class FusedSegmenter(Segmenter):
 
     def __init__(self, fcn: Segmenter, background: BackgroundSegmenter, fcn_weight: float = 0.5):
         self.fcn, self.background, self.fcn_weight = fcn, background, float(fcn_weight)
+        self.last_background = None  # background evidence of the last frame, for hole filling
 
     @property
     def has_reference(self) -> bool:
@@ -326,8 +329,10 @@ class FusedSegmenter(Segmenter):
     def _predict(self, rgb):
         p = self.fcn(rgb)
         if not self.background.has_reference:
+            self.last_background = None
             return p
-        return fuse(p, self.background(rgb), self.fcn_weight)
+        self.last_background = self.background(rgb)
+        return fuse(p, self.last_background, self.fcn_weight)
 
 
 def fuse(p_fcn: np.ndarray, p_bg: np.ndarray, fcn_weight: float = 0.5) -> np.ndarray:

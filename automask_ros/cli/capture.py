@@ -1,0 +1,115 @@
+"""`automask capture`: record one turntable sweep from an image folder, a video or a rosbag2 topic.
+
+    automask capture --label red_mug --out data --images frames/ [--glob '*.png']
+    automask capture --label red_mug --out data --video sweep.mp4
+    automask capture --label red_mug --out data --bag run.mcap --topic /camera/image_raw
+
+The sweep path is the last line of stdout, so scripts can do `path=$(automask capture ... | tail -1)`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+
+def add_parser(subparsers) -> argparse.ArgumentParser:
+    p = subparsers.add_parser("capture", help="turn a turntable sweep into a COCO mask dataset",
+                              description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--label", required=True, help="object name, e.g. red_mug (no '/' or '..')")
+    p.add_argument("--out", required=True, type=Path, help="dataset root: the sweep goes to OUT/LABEL/SWEEP_ID")
+    src = p.add_argument_group("source (exactly one)")
+    src.add_argument("--images", type=Path, help="folder of frames (natural sort order)")
+    src.add_argument("--glob", help="only files matching this pattern in --images, e.g. '*.jpg'")
+    src.add_argument("--video", type=Path, help="video file (any format OpenCV reads)")
+    src.add_argument("--bag", type=Path, help="rosbag2 folder or .mcap file")
+    src.add_argument("--topic", help="image topic in --bag (sensor_msgs/Image or CompressedImage)")
+    p.add_argument("--segmenter", help="auto (default), u2net, torchvision, background or fused")
+    p.add_argument("--params", type=Path, help="YAML of capture parameters (see config/capture.yaml)")
+    p.add_argument("--step-deg", type=float, help="degrees between kept views when the angle is known")
+    p.add_argument("--turntable-period", type=float, metavar="S",
+                   help="seconds per revolution (video/bag): infers the angle from time")
+    p.add_argument("--empty-frames", type=int, default=0, metavar="N",
+                   help="the first N frames show the empty turntable (negatives + background reference)")
+    p.add_argument("--max-frames", type=int, help="stop after this many kept frames")
+    p.add_argument("--sweep-id", help="sweep folder name (default: a timestamp)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    return p
+
+
+def load_params(path: Path | None) -> dict:
+    """A flat YAML mapping, or the ROS layout capture_node: ros__parameters: {...}."""
+    if path is None:
+        return {}
+    import yaml
+
+    try:
+        data = yaml.safe_load(Path(path).read_text()) or {}
+    except FileNotFoundError:
+        raise FileNotFoundError(f"params file {path} does not exist") from None
+    except yaml.YAMLError as exc:
+        raise ValueError(f"params file {path} is not valid YAML: {str(exc).splitlines()[0]}") from None
+    if not isinstance(data, dict):
+        raise ValueError(f"params file {path} must hold a mapping of parameter: value")
+    if "capture_node" in data:
+        data = (data["capture_node"] or {}).get("ros__parameters", {}) or {}
+    return data
+
+
+def run(args) -> int:
+    from tqdm import tqdm
+
+    from ..core.dataset import SweepWriter
+    from ..core.sources import open_source
+    from ..core.sweep import CaptureParams, SweepRecorder, build_segmenter
+
+    raw = load_params(args.params)
+    if args.segmenter:
+        raw["segmenter"] = args.segmenter
+    if args.step_deg is not None:
+        raw["step_deg"] = args.step_deg
+    if args.turntable_period is not None:
+        raw["turntable_period_s"] = args.turntable_period
+    if args.max_frames is not None:
+        raw["max_frames"] = args.max_frames
+    if args.images and "loop_closure" not in raw:
+        raw["loop_closure"] = False  # a folder ends by itself; every file is a candidate view
+    raw["dataset_root"] = str(args.out)
+    if args.empty_frames < 0:
+        raise ValueError("--empty-frames must be >= 0")
+    params = CaptureParams.from_dict(raw)
+    source = open_source(images=args.images, glob=args.glob, video=args.video, bag=args.bag, topic=args.topic)
+    segmenter = build_segmenter(params)
+    writer = SweepWriter(args.out, args.label, sweep_id=args.sweep_id, params=params.to_dict())
+    recorder = SweepRecorder(writer, segmenter, params)
+    writer.meta["source"] = {"images": str(args.images) if args.images else None, "glob": args.glob,
+                             "video": str(args.video) if args.video else None,
+                             "bag": str(args.bag) if args.bag else None, "topic": args.topic}
+    bar = tqdm(total=len(source) or None, unit="frame", disable=args.quiet, file=sys.stderr)
+    try:
+        for i, frame in enumerate(source):
+            result = recorder.feed(frame.rgb, frame.stamp, source=frame.source,
+                                   empty=True if i < args.empty_frames else None)
+            bar.update(1)
+            s = recorder.status()
+            bar.set_postfix(kept=s["kept"], rej=s["rejected"], neg=s["negatives"], refresh=False)
+            if result.status == "rejected" and not args.quiet:
+                bar.write(f"rejected {frame.source}: {result.reason}", file=sys.stderr)
+            if recorder.done:
+                break
+    except BaseException as exc:
+        bar.close()
+        recorder.finish("failed", f"interrupted: {type(exc).__name__}: {exc}".splitlines()[0])
+        raise
+    bar.close()
+    status = recorder.finish("finished")
+    if status["kept"] == 0:
+        print(f"warning: no frame was kept ({status['rejected']} rejected): see sweep.json for reasons",
+              file=sys.stderr)
+    print(f"{writer.label}: {status['kept']} kept, {status['rejected']} rejected, {status['negatives']} "
+          f"negatives of {status['seen']} frames, coverage {status['coverage_deg']:.0f} deg ({status['message']})")
+    if getattr(recorder, "contact_sheet", None):
+        print(f"contact sheet: {recorder.contact_sheet}")
+    print(status["path"])
+    return 0
