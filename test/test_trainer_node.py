@@ -1,0 +1,105 @@
+"""The trainer node over real DDS: a Train goal really trains (tiny images, few iterations),
+streams feedback, announces the model transient-local, refuses a second goal with a reason,
+and cancels cleanly."""
+
+import os
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+import rclpy
+from action_msgs.msg import GoalStatus
+from rclpy.action import ActionClient
+from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
+
+from automask.action import Train
+from automask.msg import ModelInfo
+from ros_process import ROOT
+from trainutil import make_sweep
+
+pytestmark = [pytest.mark.ros, pytest.mark.slow]
+LATCHED = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE,
+                     durability=DurabilityPolicy.TRANSIENT_LOCAL)
+
+
+@pytest.fixture(scope="module")
+def trainer(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("trainer")
+    data = make_sweep(tmp / "data", "disc", views=8, size=64)
+    name = f"trainer_{uuid.uuid4().hex[:6]}"
+    topic = f"/{name}/model"
+    proc = subprocess.Popen(
+        [sys.executable, str(ROOT / "bin" / "trainer_node"), "--ros-args", "-r", f"__node:={name}",
+         "-p", f"output_root:={tmp / 'models'}", "-p", "min_size:=64", "-p", "threads:=1",
+         "-p", "holdout_every:=4", "-p", f"model_topic:={topic}", "-p", "feedback_period_s:=0.2"],
+        stdout=open(tmp / "node.log", "w"), stderr=subprocess.STDOUT, env=dict(os.environ))
+    rclpy.init()
+    node = rclpy.create_node(f"client_{name}")
+    client = ActionClient(node, Train, f"/{name}/train")
+    assert client.wait_for_server(timeout_sec=30), "trainer node did not come up"
+    yield {"node": node, "client": client, "data": data, "tmp": tmp, "topic": topic, "proc": proc}
+    node.destroy_node()
+    rclpy.shutdown()
+    proc.terminate()
+    proc.wait(10)
+
+
+def spin_until(node, future, timeout):
+    rclpy.spin_until_future_complete(node, future, timeout_sec=timeout)
+    assert future.done(), f"no answer within {timeout} s"
+    return future.result()
+
+
+def test_goal_trains_streams_feedback_and_announces_the_model(trainer):
+    node, client = trainer["node"], trainer["client"]
+    announced = []
+    node.create_subscription(ModelInfo, trainer["topic"], announced.append, LATCHED)
+    feedback = []
+    out = trainer["tmp"] / "bundle_a"
+    goal = Train.Goal(datasets=[str(trainer["data"])], output_dir=str(out), epochs=2)
+    handle = spin_until(node, client.send_goal_async(goal, feedback_callback=lambda f: feedback.append(
+        (time.monotonic(), f.feedback))), 20)
+    assert handle.accepted
+
+    second = spin_until(node, client.send_goal_async(goal), 20)  # while the first one runs
+    second_result = spin_until(node, second.get_result_async(), 30)
+    assert second_result.status == GoalStatus.STATUS_ABORTED
+    assert "busy" in second_result.result.message
+
+    result = spin_until(node, handle.get_result_async(), 240)
+    assert result.status == GoalStatus.STATUS_SUCCEEDED, (trainer["tmp"] / "node.log").read_text()[-3000:]
+    assert result.result.success and Path(result.result.model_path) == out
+    assert (out / "model.pt").is_file() and (out / "model.json").is_file()
+    assert 0.0 <= result.result.mask_ap50 <= 1.0
+
+    phases = {f.phase for _, f in feedback}
+    assert "train" in " ".join(phases), phases
+    assert max(f.progress for _, f in feedback) > 0.5
+    gaps = [b[0] - a[0] for a, b in zip(feedback, feedback[1:])]
+    assert max(gaps) < 5.0, "feedback must arrive at least every few seconds"
+
+    deadline = time.monotonic() + 10
+    while not announced and time.monotonic() < deadline:
+        rclpy.spin_once(node, timeout_sec=0.1)
+    assert announced and announced[0].model_path == str(out.resolve())
+    assert list(announced[0].labels) == ["disc"]
+
+
+def test_cancel_stops_cleanly_and_keeps_the_checkpoint(trainer):
+    node, client = trainer["node"], trainer["client"]
+    out = trainer["tmp"] / "bundle_cancel"
+    goal = Train.Goal(datasets=[str(trainer["data"])], output_dir=str(out), epochs=500)
+    started = []
+    handle = spin_until(node, client.send_goal_async(goal, feedback_callback=lambda f: started.append(
+        f.feedback) if f.feedback.epoch >= 2 else None), 20)
+    deadline = time.monotonic() + 240
+    while not started and time.monotonic() < deadline:
+        rclpy.spin_once(node, timeout_sec=0.1)
+    assert started, "training never reached its second epoch"
+    spin_until(node, handle.cancel_goal_async(), 20)
+    result = spin_until(node, handle.get_result_async(), 120)
+    assert result.status == GoalStatus.STATUS_CANCELED
+    assert any(out.rglob("*.pt")), "the last checkpoint must stay on disk"
