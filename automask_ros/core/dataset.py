@@ -275,3 +275,58 @@ def validate_sweep(path: str | Path) -> list[str]:
         if size is not None and list(size) != [image["height"], image["width"]]:
             problems.append(f"annotation {ann.get('id')} RLE size {size} does not match its image")
     return problems
+
+
+def sweep_stats(path: str | Path) -> dict:
+    """Counts and mask figures of one sweep, for `automask dataset stats`."""
+    sweep = load_sweep(path)
+    positives = [i for i in sweep.images if not i.get("negative")]
+    areas = [a["area"] / (img["width"] * img["height"])
+             for a in sweep.coco["annotations"]
+             for img in (next(i for i in sweep.images if i["id"] == a["image_id"]),)]
+    angles = sorted(i["angle_deg"] for i in positives if i.get("angle_deg") is not None)
+    reasons: dict[str, int] = {}
+    for r in sweep.meta.get("rejected", []):
+        key = str(r.get("reason", "")).split(" (")[0]
+        key = re.sub(r"\d+(\.\d+)?%?", "N", key)
+        reasons[key] = reasons.get(key, 0) + 1
+    sizes = sorted({(i["width"], i["height"]) for i in sweep.images})
+    return {
+        "path": str(sweep.path), "label": sweep.label, "state": sweep.meta.get("state"),
+        "images": len(sweep.images), "positives": len(positives),
+        "negatives": len(sweep.images) - len(positives), "annotations": len(sweep.coco["annotations"]),
+        "rejected": len(sweep.meta.get("rejected", [])), "rejection_reasons": reasons,
+        "image_sizes": [f"{w}x{h}" for w, h in sizes],
+        "mask_area_frac": {"min": round(min(areas), 4), "median": round(float(np.median(areas)), 4),
+                           "max": round(max(areas), 4)} if areas else None,
+        "angle_range_deg": [angles[0], angles[-1]] if angles else None,
+        "coverage_deg": sweep.meta.get("coverage_deg"),
+    }
+
+
+def merge_sweeps(paths: list[str | Path], root: str | Path, *, sweep_id: str | None = None) -> Path:
+    """Merge sweeps of one label into a new sweep under root: images, masks and COCO ids renumbered,
+    so nothing clashes; each image entry records where it came from (merged_from)."""
+    sweeps = [load_sweep(p) for p in paths]
+    if not sweeps:
+        raise DatasetError("nothing to merge: give at least one sweep")
+    labels = sorted({s.label for s in sweeps})
+    if len(labels) != 1:
+        raise DatasetError(f"sweeps have different labels {labels}: merge only sweeps of one object")
+    for s in sweeps:
+        problems = validate_sweep(s.path)
+        if problems:
+            raise DatasetError(f"{s.path} is not valid ({problems[0]}): run `automask dataset validate`")
+    writer = SweepWriter(root, labels[0], sweep_id=sweep_id or f"merged-{new_sweep_id()}",
+                         params={"merged_from": [str(s.path) for s in sweeps]})
+    for s in sweeps:
+        for image in s.images:
+            mask = None if image.get("negative") else s.mask(image)
+            new_id = writer.add_frame(s.read_image(image), mask, angle_deg=image.get("angle_deg"),
+                                      stamp=image.get("stamp"), source=image.get("source"),
+                                      quality=image.get("quality") or {})
+            writer.coco["images"][new_id - 1]["merged_from"] = {"sweep": str(s.path), "image_id": image["id"]}
+        for r in s.meta.get("rejected", []):
+            writer.meta["rejected"].append({**r, "merged_from": str(s.path)})
+            writer.meta["counts"]["rejected"] += 1
+    return writer.finish("finished", f"merged {len(sweeps)} sweeps")
