@@ -255,6 +255,8 @@ class BackgroundSegmenter(Segmenter):
     Lighting: the frame is matched to the reference with a per-channel gain estimated from the
     median ratio of the two (a global brightness change cancels). The colour distance is then
     smoothed and turned into a probability with a soft threshold at `threshold` grey levels.
+    Shadows: a pixel darker than the reference (ratio shadow_min..0.95) with the same
+    chromaticity is the object's shadow on the turntable, not the object, and counts little.
     """
 
     name = "background"
@@ -262,8 +264,9 @@ class BackgroundSegmenter(Segmenter):
     last_background = None
 
     def __init__(self, reference: np.ndarray | None = None, threshold: float = 25.0,
-                 softness: float = 8.0, blur: int = 5):
+                 softness: float = 8.0, blur: int = 5, shadow_min: float = 0.35, chroma_tol: float = 0.03):
         self.threshold, self.softness, self.blur = float(threshold), float(softness), int(blur) | 1
+        self.shadow_min, self.chroma_tol = float(shadow_min), float(chroma_tol)
         self.reference = None
         if reference is not None:
             self.set_reference(reference)
@@ -278,7 +281,8 @@ class BackgroundSegmenter(Segmenter):
 
     def describe(self) -> dict:
         return {"name": self.name, "threshold": self.threshold, "softness": self.softness,
-                "blur": self.blur, "has_reference": self.has_reference}
+                "blur": self.blur, "shadow_min": self.shadow_min, "chroma_tol": self.chroma_tol,
+                "has_reference": self.has_reference}
 
     def distance(self, rgb: np.ndarray) -> np.ndarray:
         ref = self.reference
@@ -292,8 +296,15 @@ class BackgroundSegmenter(Segmenter):
         raw = np.abs(img - ref).sum(2)
         bg = raw <= np.percentile(raw, 50)
         gain = (np.median(ref[bg], 0) + 4.0) / (np.median(img[bg], 0) + 4.0)
-        diff = img * np.clip(gain, 0.5, 2.0) - ref
-        return np.sqrt((diff ** 2).sum(2) / 3.0)
+        img = img * np.clip(gain, 0.5, 2.0)
+        dist = np.sqrt(((img - ref) ** 2).sum(2) / 3.0)
+        if self.shadow_min < 1.0:
+            si, sr = img.sum(2) + 12.0, ref.sum(2) + 12.0
+            chroma = np.abs(img / si[..., None] - ref / sr[..., None]).sum(2)
+            ratio = si / sr
+            shadow = (ratio >= self.shadow_min) & (ratio < 0.95) & (chroma < self.chroma_tol)
+            dist = np.where(shadow, dist * 0.2, dist)
+        return dist
 
     def _predict(self, rgb):
         d = self.distance(rgb)

@@ -59,8 +59,9 @@ class CaptureParams:
     revolutions: float = _p(1.0, "stop after this many turns when the angle is known")
     loop_closure: bool = _p(True, "no angle known: stop when the view returns to the first kept one")
     loop_min_frames: int = _p(12, "loop closure needs at least this many kept frames")
-    loop_depart: float = _p(0.1, "loop closure needs the view to have changed this much from the first")
-    loop_close: float = _p(0.01, "loop closed when the change from the first kept view drops to this")
+    loop_depart: float = _p(0.03, "loop closure needs the view to have changed this much from the first")
+    loop_close: float = _p(0.005, "loop closed when the change from the first kept view drops to this, "
+                           "or to half the typical change between consecutive kept views")
     max_frames: int = _p(0, "stop after this many kept frames (0 = no limit)")
     max_duration_s: float = _p(0.0, "stop after this many seconds of stream time (0 = no limit)")
     # quality gates
@@ -222,10 +223,12 @@ def thumbnail(rgb: np.ndarray, width: int = 64) -> np.ndarray:
 
 
 def appearance_change(a: np.ndarray, b: np.ndarray, tol: float = 0.03) -> float:
-    """Fraction of thumbnail pixels that changed by more than tol (noise-robust, 0..1)."""
+    """Fraction of thumbnail pixels that changed by more than tol (0..1), after matching the
+    global brightness (camera gain and light flicker are not a new view)."""
     if a.shape != b.shape:
         return 1.0
-    return float((np.abs(a - b) > tol).mean())
+    gain = float(np.clip((a.mean() + 1e-3) / (b.mean() + 1e-3), 0.8, 1.25))
+    return float((np.abs(a - b * gain) > tol).mean())
 
 
 class SweepRecorder:
@@ -246,8 +249,10 @@ class SweepRecorder:
         self._angle0 = self._angle_last = None
         self._unwrapped = 0.0              # degrees turned since the first object frame
         self._last_kept_angle = None
-        self._first_thumb = self._last_thumb = self._neg_thumb = None
+        self._first_thumb = self._last_thumb = None
         self._max_depart = 0.0
+        self._steps: list[float] = []     # appearance change between consecutive kept views
+        self._change = None
         self._loop_closed = False
         self._prev_mask = None
         self._areas: list[float] = []
@@ -304,6 +309,7 @@ class SweepRecorder:
                                                     title=f"{self.writer.label}: {self._summary()}"))
                 except OSError:
                     sheet = None
+            self.writer.meta["segmenter"] = self.segmenter.describe()
             self.writer.finish(state, self.message, coverage_deg=round(self.coverage_deg, 2),
                                loop_closed=self._loop_closed, contact_sheet=sheet,
                                frames_fed=self.seen)
@@ -320,9 +326,11 @@ class SweepRecorder:
 
     @property
     def coverage_deg(self) -> float:
-        """Degrees covered by kept frames: measured when the angle is known, else estimated."""
-        if self._angle0 is not None:
-            return float(min(360.0 * self.params.revolutions, self._unwrapped))
+        """Degrees covered by kept views (each stands for step_deg): from angles when known,
+    360 after a loop closure, else estimated as kept x step_deg."""
+        if self._angle0 is not None:  # each kept view stands for step_deg of the turn
+            last = self._last_kept_angle
+            return 0.0 if last is None else float(min(360.0 * self.params.revolutions, last + self.params.step_deg))
         if self._loop_closed:
             return 360.0
         return float(min(360.0, self.writer.counts["kept"] * self.params.step_deg))
@@ -357,11 +365,13 @@ class SweepRecorder:
         if p.loop_closure and self._first_thumb is not None:
             back = appearance_change(thumb, self._first_thumb)
             self._max_depart = max(self._max_depart, back)
+            typical = float(np.median(self._steps)) if self._steps else 0.0
             if (self.writer.counts["kept"] >= p.loop_min_frames and self._max_depart >= p.loop_depart
-                    and back <= p.loop_close):
+                    and back <= max(p.loop_close, 0.5 * typical)):
                 self._loop_closed = True
                 self._finish_reason("loop closed: the view is back at the first kept frame")
                 return False
+        self._change = change
         return change >= p.min_change
 
     def _segment_and_store(self, rgb, thumb, stamp, angle, source) -> FrameResult:
@@ -411,6 +421,8 @@ class SweepRecorder:
         image_id = self.writer.add_frame(rgb, mask, angle_deg=angle, stamp=stamp, source=source, quality=q)
         if self._first_thumb is None:
             self._first_thumb = thumb
+        elif self._change is not None:
+            self._steps.append(self._change)
         self._last_thumb = thumb
         self._last_kept_angle = angle
         self._prev_mask = mask
@@ -432,14 +444,11 @@ class SweepRecorder:
         if when == "before" and not self.segmenter.has_reference:
             self.segmenter.set_reference(rgb)
         limit = self.params.negatives_before if when == "before" else self.params.negatives_after
-        if self._negatives[when] >= limit or (self._neg_thumb is not None and
-                                              appearance_change(thumb, self._neg_thumb) < self.params.min_change
-                                              and self._negatives[when] > 0):
+        if self._negatives[when] >= limit:
             return FrameResult("skipped", "empty turntable (enough negatives)", coverage_deg=self.coverage_deg)
         image_id = self.writer.add_frame(rgb, None, angle_deg=None, stamp=stamp, source=source,
                                          quality={"negative": when})
         self._negatives[when] += 1
-        self._neg_thumb = thumb
         self._sheet(rgb, None, "negative", f"empty ({when})")
         return FrameResult("negative", f"empty turntable ({when})", None, {}, self.coverage_deg, image_id)
 
