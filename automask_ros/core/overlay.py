@@ -68,3 +68,14 @@ def draw_overlay(rgb: np.ndarray, instances: Sequence, alpha: float = 0.45, scor
         cv2.putText(out, text, (tx + 1, ty), cv2.FONT_HERSHEY_SIMPLEX, font_scale,
                     (0, 0, 0) if dark else (255, 255, 255), thick, cv2.LINE_AA)
     return out
+
+
+def draw_mask_preview(rgb: np.ndarray, mask: np.ndarray, caption: str = "") -> np.ndarray:
+    """The capture preview: one cleaned mask drawn like a detection, captioned with its fate."""
+    from types import SimpleNamespace
+
+    mask = np.asarray(mask, bool)
+    ys, xs = np.nonzero(mask)
+    box = (xs.min(), ys.min(), xs.max() + 1, ys.max() + 1) if xs.size else (0, 0, 1, 1)
+    inst = SimpleNamespace(label=caption or "mask", class_id=1, score=1.0, box=box, mask=mask)
+    return draw_overlay(rgb, [inst], scores=False)

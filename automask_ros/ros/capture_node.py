@@ -1,0 +1,189 @@
+"""Capture node: records turntable sweeps from a camera topic into COCO mask datasets.
+
+~/start_sweep (StartSweep) and ~/stop_sweep (Trigger) control it; ~/status (SweepStatus) reports
+at status_rate_hz; ~/mask_preview shows the cleaned mask (only when someone subscribes).
+Segmentation runs in a worker thread on the newest frame, so a slow FCN drops frames instead of
+queueing them or blocking a service call. The recording itself is core/sweep.py.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+import time
+
+import rclpy
+from rclpy.executors import MultiThreadedExecutor
+from rclpy.node import Node
+from rclpy.qos import QoSProfile, qos_profile_sensor_data
+from sensor_msgs.msg import Image
+from std_msgs.msg import Float64
+from std_srvs.srv import Trigger
+
+from automask.msg import SweepStatus
+from automask.srv import StartSweep
+from automask_ros.core.dataset import DatasetError, SweepWriter
+from automask_ros.core.latest import LatestWorker
+from automask_ros.core.overlay import draw_mask_preview
+from automask_ros.core.sweep import CaptureParams, SweepRecorder, build_segmenter
+from automask_ros.ros.image_conversion import imgmsg_to_rgb, rgb_to_imgmsg
+from automask_ros.ros.params import Param, declare, values
+
+CAPTURE_PARAMS = [
+    Param(f.name, f.default if f.default is not dataclasses.MISSING else f.default_factory(),
+          f.metadata.get("doc", f.name),
+          string_list=f.name == "torchvision_classes")
+    for f in dataclasses.fields(CaptureParams)
+]
+NODE_PARAMS = [
+    Param("status_rate_hz", 2.0, "SweepStatus publishing rate while a node runs", 0.1, 100.0),
+    Param("camera_timeout_s", 5.0, "fail the sweep when no frame arrives for this long", 0.5, 3600.0),
+    Param("angle_max_age_s", 1.0, "ignore turntable_angle readings older than this", 0.01, 60.0),
+]
+PARAMS = CAPTURE_PARAMS + NODE_PARAMS
+
+
+class CaptureNode(Node):
+    def __init__(self, **kwargs):
+        super().__init__("capture_node", **kwargs)
+        declare(self, PARAMS)
+        self.p = values(self, PARAMS)
+        CaptureParams.from_dict(self._capture_params())  # refuse bad YAML at start-up, not mid-sweep
+        self.recorder: SweepRecorder | None = None
+        self.label = ""
+        self._lock = threading.Lock()
+        self._last_frame = 0.0
+        self._angle: tuple[float, float] | None = None  # (degrees, received monotonic time)
+        self.pub_status = self.create_publisher(SweepStatus, "~/status", 10)
+        self.pub_preview = self.create_publisher(Image, "~/mask_preview", qos_profile_sensor_data)
+        self.worker = LatestWorker(self._process, "capture-segmentation", self._on_worker_error)
+        self.create_subscription(Image, "image", self._on_image, QoSProfile(
+            depth=1, reliability=qos_profile_sensor_data.reliability))
+        self.create_subscription(Float64, "turntable_angle", self._on_angle, 10)
+        self.create_service(StartSweep, "~/start_sweep", self._start)
+        self.create_service(Trigger, "~/stop_sweep", self._stop)
+        self.add_post_set_parameters_callback(lambda _: setattr(self, "p", values(self, PARAMS)))
+        self.create_timer(1.0 / self.p["status_rate_hz"], self._publish_status)
+        self.get_logger().info("ready: call ~/start_sweep with a label to record a sweep")
+
+    def _capture_params(self) -> dict:
+        return {p.name: self.p[p.name] for p in CAPTURE_PARAMS}
+
+    # --- services ---------------------------------------------------------------------------
+    def _start(self, request, response):
+        with self._lock:
+            if self.recorder is not None and self.recorder.state == "recording":
+                response.success = False
+                response.message = (f"a sweep of {self.label!r} is already recording: "
+                                    "call ~/stop_sweep first")
+                return response
+            try:
+                params = CaptureParams.from_dict(self._capture_params())
+                root = request.dataset_root or params.dataset_root
+                writer = SweepWriter(root, request.label, params=params.to_dict())
+                self.recorder = SweepRecorder(writer, build_segmenter(params), params)
+            except (DatasetError, ValueError, FileNotFoundError, OSError) as exc:
+                response.success, response.message = False, str(exc)
+                self.get_logger().error(f"start_sweep refused: {exc}")
+                return response
+            self.label = writer.label
+            self._last_frame = time.monotonic()
+            response.success, response.sweep_path = True, str(writer.path)
+            response.message = f"recording {writer.label} into {writer.path}"
+            self.get_logger().info(response.message)
+        self._publish_status()
+        return response
+
+    def _stop(self, request, response):
+        with self._lock:
+            recorder = self.recorder
+            if recorder is None or recorder.state != "recording":
+                response.success, response.message = False, "no sweep is recording: nothing to stop"
+                return response
+            status = recorder.finish("finished", "stopped by ~/stop_sweep")
+        response.success = True
+        response.message = f"stopped: {status['kept']} frames kept in {status['path']}"
+        self.get_logger().info(response.message)
+        self._publish_status()
+        return response
+
+    # --- frames -----------------------------------------------------------------------------
+    def _on_angle(self, msg: Float64) -> None:
+        self._angle = (float(msg.data), time.monotonic())
+
+    def _on_image(self, msg: Image) -> None:
+        self._last_frame = time.monotonic()
+        recorder = self.recorder
+        if recorder is not None and recorder.state == "recording":
+            self.worker.submit(msg)
+        elif self.pub_preview.get_subscription_count() > 0:
+            self.worker.submit(msg)  # preview only: shows what the segmenter would see
+
+    def _on_worker_error(self, exc: BaseException) -> None:
+        recorder = self.recorder
+        if isinstance(exc, DatasetError) and recorder is not None and recorder.state == "recording":
+            self.get_logger().error(f"sweep failed: {exc}")
+            recorder.finish("failed", str(exc))
+            self._publish_status()
+        else:
+            self.get_logger().warning(f"frame skipped: {exc}", throttle_duration_sec=10.0)
+
+    def _process(self, msg: Image) -> None:
+        rgb = imgmsg_to_rgb(msg)
+        recorder = self.recorder
+        if recorder is None or recorder.state != "recording":
+            return
+        stamp = msg.header.stamp.sec + msg.header.stamp.nanosec * 1e-9 or None
+        angle = None
+        if self._angle is not None and time.monotonic() - self._angle[1] <= self.p["angle_max_age_s"]:
+            angle = self._angle[0]
+        result = recorder.feed(rgb, stamp=stamp, angle_deg=angle, source=stamp)
+        if recorder.done and recorder.state == "recording":
+            status = recorder.finish("finished", recorder.message or "one revolution recorded")
+            self.get_logger().info(f"sweep finished: {status['kept']} kept, {status['rejected']} rejected, "
+                                   f"{status['path']}")
+            self._publish_status()
+        if result.mask is not None and self.pub_preview.get_subscription_count() > 0:
+            preview = draw_mask_preview(rgb, result.mask, f"{result.status} {result.reason}".strip())
+            self.pub_preview.publish(rgb_to_imgmsg(preview, msg.header))
+
+    # --- status -----------------------------------------------------------------------------
+    def _publish_status(self) -> None:
+        recorder = self.recorder
+        if recorder is not None and recorder.state == "recording" and \
+                time.monotonic() - self._last_frame > self.p["camera_timeout_s"]:
+            message = (f"camera stopped publishing: no frame for {self.p['camera_timeout_s']:.1f} s; "
+                       "check the image topic, then start a new sweep")
+            self.get_logger().error(message)
+            recorder.finish("failed", message)
+        msg = SweepStatus(label=self.label, state="idle")
+        msg.header.stamp = self.get_clock().now().to_msg()
+        if recorder is not None:
+            s = recorder.status()
+            msg.state, msg.sweep_path, msg.message = s["state"], s["path"], s["message"]
+            msg.frames_seen, msg.frames_kept = s["seen"], s["kept"]
+            msg.frames_rejected, msg.frames_negative = s["rejected"], s["negatives"]
+            msg.coverage_deg = float(s["coverage_deg"])
+        self.pub_status.publish(msg)
+
+    def destroy_node(self):
+        self.worker.stop()
+        recorder = self.recorder
+        if recorder is not None and recorder.state == "recording":
+            recorder.finish("failed", "capture node shut down mid-sweep")
+        return super().destroy_node()
+
+
+def main(args=None) -> int:
+    rclpy.init(args=args)
+    node = CaptureNode()
+    executor = MultiThreadedExecutor(num_threads=2)
+    executor.add_node(node)
+    try:
+        executor.spin()
+    except (KeyboardInterrupt, rclpy.executors.ExternalShutdownException):
+        pass
+    finally:
+        node.destroy_node()
+        rclpy.try_shutdown()
+    return 0

@@ -1,0 +1,131 @@
+"""The capture node over real DDS: a rendered turntable sweep (the camera is mocked by the
+renderer, since no camera exists here) published frame by frame becomes a valid dataset; bad
+requests get clear answers and the node keeps serving; a silent camera fails the sweep."""
+
+import os
+import subprocess
+import sys
+import time
+import uuid
+
+import pytest
+import rclpy
+from rclpy.parameter import Parameter
+from rclpy.parameter_client import AsyncParameterClient
+from rclpy.qos import qos_profile_sensor_data
+from sensor_msgs.msg import Image
+from std_msgs.msg import Float64
+from std_srvs.srv import Trigger
+
+from automask.msg import SweepStatus
+from automask.srv import StartSweep
+from automask_ros.core.dataset import load_sweep, validate_sweep
+from automask_ros.core.render import render_sweep
+from automask_ros.ros.image_conversion import rgb_to_imgmsg
+from ros_process import ROOT
+
+pytestmark = [pytest.mark.ros, pytest.mark.slow]
+
+
+@pytest.fixture(scope="module")
+def capture(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("capture")
+    name = f"capture_{uuid.uuid4().hex[:6]}"
+    proc = subprocess.Popen(
+        [sys.executable, str(ROOT / "bin" / "capture_node"), "--ros-args", "-r", f"__node:={name}",
+         "-r", f"image:=/{name}/camera", "-r", f"turntable_angle:=/{name}/angle",
+         "-p", f"dataset_root:={tmp / 'data'}", "-p", "step_deg:=30.0", "-p", "status_rate_hz:=10.0",
+         "-p", "camera_timeout_s:=60.0", "-p", "seg_threads:=1", "-p", "negatives_before:=2"],
+        stdout=open(tmp / "node.log", "w"), stderr=subprocess.STDOUT, env=dict(os.environ))
+    rclpy.init()
+    node = rclpy.create_node(f"client_{name}")
+    statuses = []
+    node.create_subscription(SweepStatus, f"/{name}/status", statuses.append, 10)
+    ctx = {
+        "node": node, "tmp": tmp, "name": name, "statuses": statuses,
+        "start": node.create_client(StartSweep, f"/{name}/start_sweep"),
+        "stop": node.create_client(Trigger, f"/{name}/stop_sweep"),
+        "camera": node.create_publisher(Image, f"/{name}/camera", qos_profile_sensor_data),
+        "angle": node.create_publisher(Float64, f"/{name}/angle", 10),
+    }
+    assert ctx["start"].wait_for_service(timeout_sec=30), "capture node did not come up"
+    yield ctx
+    node.destroy_node()
+    rclpy.shutdown()
+    proc.terminate()
+    proc.wait(10)
+
+
+def call(ctx, client, request, timeout=30.0):
+    future = ctx[client].call_async(request)
+    rclpy.spin_until_future_complete(ctx["node"], future, timeout_sec=timeout)
+    assert future.done(), f"{client} did not answer within {timeout} s"
+    return future.result()
+
+
+def wait_status(ctx, predicate, timeout):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        rclpy.spin_once(ctx["node"], timeout_sec=0.05)
+        if ctx["statuses"] and predicate(ctx["statuses"][-1]):
+            return ctx["statuses"][-1]
+    raise AssertionError(f"status never matched; last: {ctx['statuses'][-1] if ctx['statuses'] else None}")
+
+
+def test_bad_requests_get_clear_answers(capture):
+    r = call(capture, "stop", Trigger.Request())
+    assert not r.success and "no sweep is recording" in r.message
+    r = call(capture, "start", StartSweep.Request(label="../escape"))
+    assert not r.success and "'..'" in r.message
+    r = call(capture, "start", StartSweep.Request(label="mug", dataset_root="/proc/automask_cannot_write"))
+    assert not r.success and "cannot create sweep folder" in r.message
+
+
+def test_published_sweep_becomes_a_valid_dataset(capture):
+    r = call(capture, "start", StartSweep.Request(label="mug"))
+    assert r.success, r.message
+    again = call(capture, "start", StartSweep.Request(label="mug"))
+    assert not again.success and "already recording" in again.message
+
+    frames = list(render_sweep("mug", n_frames=12, size=(128, 96), seed=3, empty_frames=2))
+    for i, frame in enumerate(frames):
+        msg = rgb_to_imgmsg(frame.rgb)
+        msg.header.stamp.sec = 1000 + i
+        msg.header.frame_id = "camera"
+        # the turntable encoder publishes all the time, also while the turntable is still empty
+        capture["angle"].publish(Float64(data=float(frame.angle_deg or 0.0)))
+        rclpy.spin_once(capture["node"], timeout_sec=0.05)
+        capture["camera"].publish(msg)
+        # one frame at a time: wait until the node has taken it, so the test is deterministic
+        wait_status(capture, lambda s, n=i + 1: s.frames_seen >= n or s.state != "recording", 60)
+    status = wait_status(capture, lambda s: True, 5)
+    if status.state == "recording":
+        stopped = call(capture, "stop", Trigger.Request())
+        assert stopped.success, stopped.message
+    final = wait_status(capture, lambda s: s.state == "finished", 10)
+    assert final.frames_kept >= 8, final
+    assert final.frames_negative >= 1
+    assert final.sweep_path == r.sweep_path
+
+    assert validate_sweep(r.sweep_path) == []
+    sweep = load_sweep(r.sweep_path)
+    assert sweep.label == "mug" and sweep.meta["state"] == "finished"
+    positives = [i for i in sweep.images if not i["negative"]]
+    assert len(positives) == final.frames_kept
+    assert all(sweep.mask(i).any() for i in positives)
+
+
+def test_silent_camera_fails_the_sweep_with_a_clear_status(capture):
+    params = AsyncParameterClient(capture["node"], capture["name"])
+    assert params.wait_for_services(timeout_sec=10)
+    future = params.set_parameters([Parameter("camera_timeout_s", value=1.0)])
+    rclpy.spin_until_future_complete(capture["node"], future, timeout_sec=10)
+    assert future.result().results[0].successful
+    r = call(capture, "start", StartSweep.Request(label="bottle"))
+    assert r.success, r.message
+    failed = wait_status(capture, lambda s: s.label == "bottle" and s.state == "failed", 15)
+    assert "camera stopped publishing" in failed.message
+    assert validate_sweep(r.sweep_path) == []  # what was written still loads
+    r = call(capture, "start", StartSweep.Request(label="bottle"))
+    assert r.success, "the node keeps serving after a failed sweep"
+    assert call(capture, "stop", Trigger.Request()).success

@@ -1,0 +1,171 @@
+"""The detector node over real DDS: InstanceArray with the source header, overlay on demand,
+run-time thresholds, hot reload from ModelInfo (a bad bundle keeps the old model), and bad
+frames that do not stop it.
+
+The bundles are real torchvision Mask R-CNNs saved with save_bundle but untrained (as in
+test_infer.py): with score_threshold 0 they still return instances, which is all the plumbing
+checks here need. The demo end-to-end test covers a trained model finding the right object.
+"""
+
+import os
+import subprocess
+import sys
+import time
+import uuid
+
+import pytest
+import rclpy
+import torch
+from diagnostic_msgs.msg import DiagnosticArray
+from rclpy.parameter import Parameter
+from rclpy.parameter_client import AsyncParameterClient
+from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
+from sensor_msgs.msg import Image
+
+from automask.msg import InstanceArray, ModelInfo
+from automask_ros.core.bundle import save_bundle
+from automask_ros.core.model import build_model
+from automask_ros.core.render import render_sweep
+from automask_ros.ros.image_conversion import rgb_to_imgmsg
+from ros_process import ROOT
+
+pytestmark = [pytest.mark.ros, pytest.mark.slow]
+ARCH = "maskrcnn_mobilenet_v3_fpn"
+LATCHED = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE,
+                     durability=DurabilityPolicy.TRANSIENT_LOCAL)
+
+
+def make_bundle(path, model_id, labels):
+    torch.manual_seed(0)
+    model = build_model(ARCH, len(labels) + 1, min_size=96, max_size=160)
+    meta = {"model_id": model_id, "arch": ARCH, "labels": labels,
+            "input": {"min_size": 96, "max_size": 160}, "thresholds": {"score": 0.5, "mask": 0.5}}
+    return save_bundle(path, model, meta)
+
+
+@pytest.fixture(scope="module")
+def detector(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("detector")
+    a = make_bundle(tmp / "a", "model-a", ["mug", "box"])
+    b = make_bundle(tmp / "b", "model-b", ["bottle"])
+    broken = tmp / "broken"
+    broken.mkdir()
+    (broken / "model.json").write_text("{not json")
+    name = f"detector_{uuid.uuid4().hex[:6]}"
+    proc = subprocess.Popen(
+        [sys.executable, str(ROOT / "bin" / "detector_node"), "--ros-args", "-r", f"__node:={name}",
+         "-r", f"image:=/{name}/camera", "-p", f"model_path:={a}", "-p", "score_threshold:=0.0",
+         "-p", "max_instances:=5", "-p", f"model_topic:=/{name}/model", "-p", "stats_period_s:=0.5"],
+        stdout=open(tmp / "node.log", "w"), stderr=subprocess.STDOUT, env=dict(os.environ))
+    rclpy.init()
+    node = rclpy.create_node(f"client_{name}")
+    got = {"instances": [], "overlay": [], "info": [], "diag": []}
+    node.create_subscription(InstanceArray, f"/{name}/instances", got["instances"].append, 10)
+    node.create_subscription(Image, f"/{name}/overlay", got["overlay"].append, qos_profile_sensor_data)
+    node.create_subscription(ModelInfo, f"/{name}/model_info", got["info"].append, LATCHED)
+    node.create_subscription(DiagnosticArray, "/diagnostics",
+                             lambda m: got["diag"].extend(s for s in m.status if name in s.hardware_id), 10)
+    ctx = {"node": node, "got": got, "name": name, "a": a, "b": b, "broken": broken, "tmp": tmp,
+           "camera": node.create_publisher(Image, f"/{name}/camera", qos_profile_sensor_data),
+           "announce": node.create_publisher(ModelInfo, f"/{name}/model", LATCHED),
+           "params": AsyncParameterClient(node, name)}
+    assert ctx["params"].wait_for_services(timeout_sec=30), "detector node did not come up"
+    spin_for(ctx, lambda: ctx["got"]["info"], 60)  # model A loaded
+    yield ctx
+    node.destroy_node()
+    rclpy.shutdown()
+    proc.terminate()
+    proc.wait(10)
+
+
+FRAME = next(render_sweep("mug", n_frames=4, size=(160, 120), seed=2, empty_frames=0)).rgb
+
+
+def spin_for(ctx, predicate, timeout):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        rclpy.spin_once(ctx["node"], timeout_sec=0.05)
+        if predicate():
+            return
+    raise AssertionError(f"timed out; node log:\n{(ctx['tmp'] / 'node.log').read_text()[-2000:]}")
+
+
+def detect_once(ctx, stamp_sec, rgb=FRAME, encoding=None):
+    """Publish one frame (again until an answer comes, as best effort may drop it)."""
+    msg = rgb_to_imgmsg(rgb)
+    msg.header.stamp.sec, msg.header.frame_id = stamp_sec, "camera_optical"
+    if encoding is not None:
+        msg.encoding = encoding
+    answers = ctx["got"]["instances"]
+    for _ in range(20):
+        ctx["camera"].publish(msg)
+        try:
+            spin_for(ctx, lambda: any(a.header.stamp.sec == stamp_sec for a in answers), 3)
+            return next(a for a in answers if a.header.stamp.sec == stamp_sec)
+        except AssertionError:
+            if encoding is not None:
+                return None
+    raise AssertionError("no InstanceArray for the frame")
+
+
+def set_param(ctx, name, value):
+    future = ctx["params"].set_parameters([Parameter(name, value=value)])
+    rclpy.spin_until_future_complete(ctx["node"], future, timeout_sec=10)
+    return future.result().results[0]
+
+
+def test_instances_carry_the_source_header_and_box_sized_masks(detector):
+    out = detect_once(detector, 101)
+    assert out.header.frame_id == "camera_optical" and out.model_id == "model-a"
+    assert 1 <= len(out.instances) <= 5
+    for inst in out.instances:
+        assert inst.label in ("mug", "box") and inst.class_id in (1, 2)
+        assert (inst.mask.width, inst.mask.height) == (inst.box.width, inst.box.height)
+        assert inst.mask.encoding == "mono8"
+        assert inst.box.x_offset + inst.box.width <= 160 and inst.box.y_offset + inst.box.height <= 120
+    assert [i.score for i in out.instances] == sorted((i.score for i in out.instances), reverse=True)
+
+
+def test_overlay_is_published_when_someone_listens(detector):
+    detect_once(detector, 102)
+    spin_for(detector, lambda: detector["got"]["overlay"], 10)
+    overlay = detector["got"]["overlay"][-1]
+    assert (overlay.width, overlay.height, overlay.encoding) == (160, 120, "rgb8")
+
+
+def test_thresholds_change_at_run_time_and_empty_results_are_still_published(detector):
+    assert not set_param(detector, "score_threshold", 1.5).successful  # out of range: refused
+    assert set_param(detector, "score_threshold", 1.0).successful
+    assert detect_once(detector, 103).instances == []
+    assert set_param(detector, "score_threshold", 0.0).successful
+    assert detect_once(detector, 104).instances
+
+
+def test_bad_frames_are_skipped_and_the_node_keeps_running(detector):
+    assert detect_once(detector, 105, encoding="yuv422") is None
+    empty = Image(height=0, width=0, encoding="rgb8", step=0)
+    empty.header.stamp.sec = 106
+    for _ in range(3):
+        detector["camera"].publish(empty)
+        rclpy.spin_once(detector["node"], timeout_sec=0.1)
+    assert detect_once(detector, 107).model_id == "model-a"
+    log = (detector["tmp"] / "node.log").read_text()
+    assert "unsupported image encoding 'yuv422'" in log
+    assert log.count("frame skipped") <= 2, "bad frames are logged once per period, not per frame"
+
+
+def test_hot_reload_keeps_the_old_model_on_a_bad_bundle_then_swaps(detector):
+    detector["announce"].publish(ModelInfo(model_path=str(detector["broken"]), model_id="broken"))
+    spin_for(detector, lambda: "cannot load model" in (detector["tmp"] / "node.log").read_text(), 30)
+    assert detect_once(detector, 108).model_id == "model-a"
+
+    detector["announce"].publish(ModelInfo(model_path=str(detector["b"]), model_id="model-b"))
+    spin_for(detector, lambda: detector["got"]["info"][-1].model_id == "model-b", 60)
+    assert list(detector["got"]["info"][-1].labels) == ["bottle"]
+    out = detect_once(detector, 109)
+    assert out.model_id == "model-b" and all(i.label == "bottle" for i in out.instances)
+
+
+def test_diagnostics_report_rates_and_drops(detector):
+    spin_for(detector, lambda: any(kv.key == "frames_processed" and int(kv.value) > 0
+                                   for s in detector["got"]["diag"] for kv in s.values), 10)
