@@ -91,3 +91,30 @@ def test_detect_user_errors(bundle, folder, tmp_path, capsys):
     assert "labels" in capsys.readouterr().err
     assert main(["detect", "--model", str(bundle), "--bag", str(tmp_path), "--out", str(tmp_path / "o")]) == 2
     assert "--topic" in capsys.readouterr().err
+
+
+def test_detect_video_and_rosbag2(bundle, tmp_path):
+    from test_capture_cli import write_bag  # the capture tests' rosbag2 mcap writer (Image + CompressedImage)
+    frames = list(R.render_sweep("mug", n_frames=3, size=(128, 96), seed=4, empty_frames=0))
+    video = tmp_path / "turn.avi"
+    writer = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"MJPG"), 10, (128, 96))
+    for f in frames:
+        writer.write(cv2.cvtColor(f.rgb, cv2.COLOR_RGB2BGR))
+    writer.release()
+    out = tmp_path / "video_out"
+    assert main(["detect", "--model", str(bundle), "--video", str(video), "--out", str(out),
+                 "--max-instances", "2", "--every", "2"]) == 0
+    assert sorted(p.name for p in out.glob("*.png")) == ["turn_000000.png", "turn_000002.png"]
+    assert list(json.loads((out / "images.json").read_text()).values()) == [f"{video}#frame=0", f"{video}#frame=2"]
+
+    bag = tmp_path / "run"
+    write_bag(bag, frames)
+    out = tmp_path / "bag_out"
+    assert main(["detect", "--model", str(bundle), "--bag", str(bag), "--topic", "/cam/image_raw/compressed",
+                 "--out", str(out), "--max-instances", "2", "--batch", "2"]) == 0
+    stamps = [1_000_000_000 + i * 100_000_000 for i in range(3)]
+    assert sorted(p.name for p in out.glob("*.png")) == [f"run_{t}.png" for t in stamps]
+    sources = json.loads((out / "images.json").read_text())
+    assert sources == {str(i + 1): f"{bag}#/cam/image_raw/compressed@{t}" for i, t in enumerate(stamps)}
+    results = json.loads((out / "results.json").read_text())
+    assert {r["image_id"] for r in results} == {1, 2, 3}

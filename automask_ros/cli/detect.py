@@ -7,13 +7,9 @@ results with RLE masks, scorable with pycocotools) and images.json (image id -> 
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 from pathlib import Path
 from typing import Iterator
-
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"}
-
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
     p = subparsers.add_parser("detect", help="detect objects with a trained model bundle",
@@ -24,7 +20,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     src.add_argument("--video", type=Path, help="video file")
     src.add_argument("--bag", type=Path, help="rosbag2 (mcap/sqlite3) folder or file; needs --topic")
     p.add_argument("--topic", help="image topic in the bag (sensor_msgs/Image or CompressedImage)")
-    p.add_argument("--glob", default="*", help="file pattern inside --images (default all images)")
+    p.add_argument("--glob", default="*", help="file pattern inside --images (default: all images)")
     p.add_argument("--out", required=True, type=Path, help="output folder")
     p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda[:N]")
     p.add_argument("--score-threshold", type=float, default=None, help="default: the bundle's")
@@ -37,39 +33,23 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     return p
 
 
-def image_folder(folder: Path, pattern: str = "*") -> Iterator[tuple[str, str, "object"]]:
-    """(stem, source, rgb) for each image in a folder, sorted by name."""
-    from ..core.atomic import read_rgb
-    if not folder.is_dir():
-        raise FileNotFoundError(f"image folder {folder} does not exist")
-    files = sorted(f for f in folder.glob(pattern) if f.suffix.lower() in IMAGE_SUFFIXES and f.is_file())
-    if not files:
-        raise FileNotFoundError(f"no images matching {pattern!r} in {folder} "
-                                f"(looked for {', '.join(sorted(IMAGE_SUFFIXES))})")
-    for f in files:
-        try:
-            yield f.stem, str(f.resolve()), read_rgb(f)
-        except FileNotFoundError as exc:
-            print(f"automask detect: warning: skipped {f}: {exc}", file=sys.stderr)
-
-
 def _frames(args) -> Iterator[tuple[str, str, "object"]]:
-    if args.images is not None:
-        yield from image_folder(args.images, args.glob)
-        return
+    """(stem for the overlay file, source recorded in images.json, rgb) for every used frame."""
+    from ..core.sources import open_source
     if args.bag is not None and not args.topic:
         raise ValueError("--bag needs --topic: name the image topic to read, e.g. --topic /camera/image_raw")
-    try:
-        from ..core import sources
-    except ImportError:
-        raise ValueError("video and bag input need automask_ros.core.sources, which this install "
-                         "lacks: extract the frames to a folder and use --images") from None
-    if args.video is not None:
-        source = sources.open_source(video=str(args.video), every=args.every)
-    else:
-        source = sources.open_source(bag=str(args.bag), topic=args.topic, every=args.every)
-    for frame in source:
-        yield frame.name, frame.source, frame.rgb
+    source = open_source(images=args.images, glob=None if args.glob == "*" else args.glob,
+                         video=args.video, bag=args.bag, topic=args.topic)
+    for i, frame in enumerate(source):
+        if i % args.every:
+            continue
+        if args.images is not None:
+            path = Path(frame.source)
+            yield path.stem, str(path.resolve()), frame.rgb
+        elif args.video is not None:
+            yield f"{args.video.stem}_{int(frame.source):06d}", f"{args.video}#frame={frame.source}", frame.rgb
+        else:
+            yield f"{args.bag.stem}_{frame.source}", f"{args.bag}#{args.topic}@{frame.source}", frame.rgb
 
 
 def _batches(frames, size: int):
