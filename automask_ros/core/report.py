@@ -33,7 +33,7 @@ figure{margin:1em 0}figure img{max-width:100%;border:1px solid #ddd}figcaption{c
 
 
 def contact_sheet(images: Sequence[np.ndarray], masks: Sequence[np.ndarray | None], captions: Sequence[str] | None = None,
-                  cols: int = 6, thumb_width: int = 200, colour=(255, 64, 160), alpha: float = 0.45) -> np.ndarray:
+                  cols: int = 6, thumb_width: int = 200, colour=(40, 220, 90), alpha: float = 0.4) -> np.ndarray:
     """A grid of thumbnails with each mask drawn translucent with its outline, and a caption each."""
     if not images:
         raise ValueError("contact sheet needs at least one image")
