@@ -435,6 +435,8 @@ class _Run:
         return {"best": _headline(self.state["best"] or {}), "history": self.state["history"],
                 "losses": self.state["losses"], "reason": reason,
                 "train": {"wall_s": round(self._elapsed(), 1), "iterations": self.state["iteration"],
+                          "step_s": round(self.state.get("step_s", 0.0), 1),
+                          "it_per_s": round(self.state["iteration"] / max(self.state.get("step_s", 0.0), 1e-9), 3),
                           "epochs": self.state["epoch"] + self.state["batch"] / max(self.iters_per_epoch, 1),
                           "images": len(self.train_samples), "batch_size": self.cfg.batch_size,
                           "world_size": self.ctx.world, "peak_rss_mb": round(_peak_rss_mb(), 1)}}
@@ -449,13 +451,10 @@ class _Run:
         self.state["history"].append({k: v for k, v in metrics.items() if k != "per_label"})
         best = self.state["best"]
         improved = best is None or metrics["segm_AP"] > best["segm_AP"] + 1e-4
+        self.state["stale"] = 0 if improved else self.state.get("stale", 0) + 1
         if improved:
             self.state["best"] = metrics
             self._export(metrics)
-        else:
-            self.state["stale"] = self.state.get("stale", 0) + 1
-        if improved:
-            self.state["stale"] = 0
         return improved
 
     # ---- the loop -----------------------------------------------------------------------------
@@ -466,11 +465,15 @@ class _Run:
         frac = min(1.0, self.state["iteration"] / total)
         if self.cfg.max_minutes:
             frac = max(frac, min(1.0, self._elapsed() / (60 * self.cfg.max_minutes)))
+        if phase == "done":
+            frac = 1.0
         run_s = time.monotonic() - self.t0
         done_here = self.state["iteration"] - self._start_iteration
         eta = (total - self.state["iteration"]) * run_s / done_here if done_here > 0 else None
         if eta is not None and self.cfg.max_minutes:
             eta = min(eta, max(0.0, 60 * self.cfg.max_minutes - self._elapsed()))
+        if phase == "done":
+            eta = 0.0
         self.progress({"phase": phase, "epoch": self.state["epoch"], "epochs": self.cfg.epochs,
                        "iteration": self.state["iteration"], "iterations": self.total_iters,
                        "loss": loss, "progress": frac, "eta_s": eta,
@@ -531,6 +534,7 @@ class _Run:
         self.model.train()
         reason = "completed"
         last_report = 0.0
+        steps_since_eval = 1
         while self.state["epoch"] < cfg.epochs and reason == "completed":
             epoch = self.state["epoch"]
             for images, targets in self._batches(epoch, self.state["batch"]):
@@ -540,7 +544,10 @@ class _Run:
                 if ctx.any(self._budget_spent()):
                     reason = "budget"
                     break
+                t_step = time.monotonic()
                 loss = self._step(images, targets)
+                self.state["step_s"] = self.state.get("step_s", 0.0) + time.monotonic() - t_step
+                steps_since_eval += 1
                 self.state["iteration"] += 1
                 self.state["batch"] += 1
                 self.state["losses"].append((self.state["iteration"], round(loss, 5)))
@@ -552,9 +559,10 @@ class _Run:
                 self.state["batch"] = 0
             elif reason == "cancelled":
                 break
-            partial = self.state["epoch"] + self.state["batch"] / max(self.iters_per_epoch, 1)
-            metrics = self._evaluate(partial)
-            self._after_eval(metrics)
+            if steps_since_eval:  # a budget that ends right after an evaluation needs no second one
+                partial = self.state["epoch"] + self.state["batch"] / max(self.iters_per_epoch, 1)
+                self._after_eval(self._evaluate(partial))
+                steps_since_eval = 0
             self._save_checkpoint()
             stop = ctx.main and cfg.patience > 0 and self.state.get("stale", 0) >= cfg.patience
             if ctx.any(stop) and reason == "completed":
