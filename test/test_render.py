@@ -89,6 +89,14 @@ def test_clutter_scenes():
         R.render_clutter(["teapot"], n=1)
 
 
+def test_backgrounds_without_the_object(tmp_path):
+    scenes = R.render_clutter([], n=2, size=(120, 90), seed=3, distractors=4, exclude=["mug"])
+    assert all(instances == [] for _, instances in scenes)
+    assert main(["render", "--object", "mug", "--out", str(tmp_path / "r"), "--frames", "2", "--size", "64x48",
+                 "--backgrounds", "3"]) == 0
+    assert len(list((tmp_path / "r" / "backgrounds").glob("*.png"))) == 3
+
+
 def test_render_is_fast():
     gen = R.render_sweep("mug", n_frames=6, empty_frames=0, size=(320, 240), seed=0)
     next(gen)

@@ -32,14 +32,17 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--clutter", type=int, default=0, metavar="N",
                    help="also write N cluttered scenes to OUT/clutter (COCO annotations.json)")
     p.add_argument("--distractors", type=int, default=3, help="distractor objects per clutter scene")
+    p.add_argument("--backgrounds", type=int, default=0, metavar="N",
+                   help="also write N table-top scenes WITHOUT the object to OUT/backgrounds "
+                        "(for automask train --backgrounds on a machine with no photos)")
     return p
 
 
 def run(args) -> int:
     from ..core.render import render_clutter, render_sweep, write_clutter_coco, write_image_folder
     size = parse_size(args.size)
-    if args.frames < 1 or args.empty < 0 or args.clutter < 0 or args.distractors < 0:
-        raise ValueError("--frames must be >= 1 and --empty, --clutter, --distractors >= 0")
+    if args.frames < 1 or min(args.empty, args.clutter, args.distractors, args.backgrounds) < 0:
+        raise ValueError("--frames must be >= 1 and --empty, --clutter, --distractors, --backgrounds >= 0")
     out = Path(args.out)
     if out.exists() and any(out.iterdir()) and not (out / "angles.json").exists():
         raise ValueError(f"{out} exists and is not an earlier render folder: choose an empty --out")
@@ -54,4 +57,12 @@ def run(args) -> int:
                                 distractors=args.distractors, variant=args.variant)
         write_clutter_coco(out / "clutter", scenes, [args.object])
         print(f"rendered {args.clutter} clutter scenes to {out / 'clutter'}")
+    if args.backgrounds:
+        from ..core.atomic import atomic_write_image
+        (out / "backgrounds").mkdir(exist_ok=True)
+        scenes = render_clutter([], n=args.backgrounds, size=size, seed=args.seed + 2000,
+                                distractors=max(1, args.distractors), exclude=[args.object])
+        for i, (rgb, _) in enumerate(scenes):
+            atomic_write_image(out / "backgrounds" / f"{i:06d}.png", rgb)
+        print(f"rendered {args.backgrounds} scenes without {args.object} to {out / 'backgrounds'}")
     return 0

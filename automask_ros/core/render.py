@@ -542,7 +542,8 @@ def render_sweep(obj: str = "mug", n_frames: int = 36, size=(320, 240), seed: in
 
 def render_clutter(objects: Sequence[str] = OBJECTS, n: int = 5, size=(320, 240), seed: int = 0,
                    distractors: int = 2, variant: int = 0, noise: float = 2.5,
-                   min_visible: int = 30) -> list[tuple[np.ndarray, list[tuple[str, np.ndarray]]]]:
+                   min_visible: int = 30, exclude: Sequence[str] = ()
+                   ) -> list[tuple[np.ndarray, list[tuple[str, np.ndarray]]]]:
     """n table-top scenes, each with every object in `objects` plus random distractors.
 
     Distractors are drawn from every known shape not in `objects` (so a bottle can be a distractor
@@ -550,13 +551,17 @@ def render_clutter(objects: Sequence[str] = OBJECTS, n: int = 5, size=(320, 240)
 
     Returns [(rgb, [(label, visible mask), ...]), ...]; labelled objects hidden below
     min_visible pixels are left out of the list (distractors never appear in it).
+    render_clutter([], n, exclude=["mug"]) gives scenes without the mug: negatives or copy-paste
+    backgrounds for training a mug detector on a machine with no photos.
     """
     size = _parse_size(size)
     for name in objects:
         if name not in OBJECTS + DISTRACTORS:
             raise ValueError(f"unknown object {name!r}: choose from {', '.join(OBJECTS + DISTRACTORS)}")
     rng = np.random.default_rng(seed)
-    pool = [name for name in OBJECTS + DISTRACTORS if name not in objects]
+    pool = [name for name in OBJECTS + DISTRACTORS if name not in objects and name not in exclude]
+    if distractors and not pool:
+        raise ValueError("no distractor shapes left: exclude fewer objects or set distractors=0")
     scenes = []
     for _ in range(n):
         names = list(objects) + [str(rng.choice(pool)) for _ in range(distractors)]
