@@ -130,7 +130,7 @@ def prepare_synthetic(out: str | Path, obj: str = "mug", size=(320, 240), views:
         data.truth.add_coco(root / "clutter" / "annotations.json")
     if backgrounds:  # the same kind of table without the object: what copy-paste pastes onto
         photos = [(rgb, []) for rgb, _ in render.render_clutter([], backgrounds, size, seed=seed + 2000,
-                                                                distractors=3)]
+                                                                distractors=3, exclude=[obj])]
         data.backgrounds = render.write_clutter_coco(root / "backgrounds", photos, [obj]) / "images"
     data.truth.add_folder(sweep / "images", sweep / "masks", obj)
     data.truth.add_folder(held / "images", held / "masks", obj)
