@@ -164,10 +164,30 @@ def split_backgrounds() -> tuple[list[Path], list[Path]]:
     return [f for i, f in enumerate(files) if i % 4 != 0], [f for i, f in enumerate(files) if i % 4 == 0]
 
 
-def write_clutter_test(root: Path, test_backgrounds: list[Path], size: int = 256, seed: int = 7) -> None:
-    """Test views on held-out photos with 2-4 other COIL objects; the target stays >= 50% visible."""
-    rng = np.random.default_rng(seed)
+def distractor_objects() -> tuple[list[int], list[int]]:
+    """Other COIL objects, split in two disjoint halves: training clutter and test clutter."""
     others = [o for o in range(1, 61) if o not in OBJECTS.values()]
+    return others[0::2], others[1::2]
+
+
+def auto_distractor_sweeps(root: Path, objects: list[int]) -> None:
+    """Sweeps of the training-clutter objects (6 views each), masked by the same pipeline."""
+    from automask_ros.core.cleanup import cleanup
+    from automask_ros.core.segment import make_segmenter
+    segmenter = make_segmenter("u2net")
+    for obj in objects:
+        writer = SweepWriter(root, f"coil_obj{obj}", sweep_id="auto")
+        for angle in range(0, 360, 60):
+            rgb = read_rgb(COIL / "images" / f"obj{obj}__{angle}.png")
+            mask, _ = cleanup(segmenter(rgb), rgb=rgb)
+            writer.add_frame(rgb, mask if mask.any() else None, angle_deg=angle)
+        writer.finish()
+
+
+def write_clutter_test(root: Path, test_backgrounds: list[Path], size: int = 256, seed: int = 7) -> None:
+    """Test views on held-out photos with 2-4 held-out COIL objects; the target stays >= 50% visible."""
+    rng = np.random.default_rng(seed)
+    others = distractor_objects()[1]
     from automask_ros.core.augment import cutout, random_crop_resize
     for label, obj in OBJECTS.items():
         writer = SweepWriter(root, label, sweep_id="clutter")
@@ -201,7 +221,8 @@ def write_clutter_test(root: Path, test_backgrounds: list[Path], size: int = 256
 
 
 # ---- the experiment -----------------------------------------------------------------------
-def run_variant(variant: str, minutes: float, work: Path, auto_root: Path, source: str, epochs: int) -> dict:
+def run_variant(variant: str, minutes: float, work: Path, auto_root: Path, source: str, epochs: int,
+                distractors: bool = True) -> dict:
     test_root = work / f"test_{variant}"
     shutil.rmtree(test_root, ignore_errors=True)
     cfg = TrainConfig(data=[str(auto_root)], out=str(work / f"model_{variant}"), preset="cpu",
@@ -218,7 +239,13 @@ def run_variant(variant: str, minutes: float, work: Path, auto_root: Path, sourc
         for f in train_bg:
             os.symlink(f, bg_dir / f.name)
         cfg.backgrounds = str(bg_dir)
-        cfg.augment = AugmentConfig(paste=0.8, canvas_scale=2.0, paste_scale=(0.3, 0.8), paste_objects=(1, 3))
+        cfg.augment = AugmentConfig(paste=0.8, canvas_scale=2.0, paste_scale=(0.3, 0.8), paste_objects=(1, 3),
+                                    distractors=(1, 3))
+        if distractors:
+            dis_root = work / "distractors"
+            if not dis_root.is_dir():
+                auto_distractor_sweeps(dis_root, distractor_objects()[0])
+            cfg.distractors = [str(dis_root)]
     sizes = {}
 
     def progress(d):
@@ -226,9 +253,11 @@ def run_variant(variant: str, minutes: float, work: Path, auto_root: Path, sourc
             print(f"  [{variant}] epoch {d['epoch']} it {d['iteration']}/{d['iterations']} loss {d['loss']:.3f}"
                   f" progress {d['progress']:.2f}", flush=True)
 
-    t0 = time.monotonic()
+    t0, cpu0, load0 = time.monotonic(), _cpu_s(), os.getloadavg()[0]
     result = train(cfg, progress=progress)
     train_wall = time.monotonic() - t0
+    train_cpu = _cpu_s() - cpu0
+    load1 = os.getloadavg()[0]
     hist = json.loads((Path(cfg.out) / "metrics.json").read_text())
     # training steps only (forward, backward, optimiser step); data loading and evaluations are in the wall time
     sizes[f"{'128->320' if variant == 'plain' else '128/256->320'} px, batch 2"] = hist["train"]["it_per_s"]
@@ -241,12 +270,20 @@ def run_variant(variant: str, minutes: float, work: Path, auto_root: Path, sourc
     eval_s = time.monotonic() - t1
     print(format_table(metrics), flush=True)
     fwd = _forward_latency(model, loaders[0]())
-    return {"variant": variant, "auto_masks": source, "budget_min": minutes, "epochs_planned": epochs,
+    return {"variant": variant, "auto_masks": source, "train_distractors": bool(cfg.distractors), "budget_min": minutes, "epochs_planned": epochs,
             "reason": result.reason, "train_wall_s": round(train_wall, 1), "iterations": result.iterations,
+            # the machine is shared: CPU time this process got, and the load average around the run
+            "train_cpu_s": round(train_cpu, 1), "cpu_share_of_2_cores": round(train_cpu / (2 * train_wall), 3),
+            "loadavg_start_end": [round(load0, 2), round(load1, 2)],
             "epochs_run": result.epochs, "it_per_s": sizes, "eval_s": round(eval_s, 1),
             "eval_ms_per_image": round(1000 * eval_s / len(loaders), 1), "forward_ms": fwd,
             "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
             "test": metrics, "val_history": hist["history"], "bundle": str(cfg.out)}
+
+
+def _cpu_s() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
 
 
 def _forward_latency(model, rgb) -> float:
@@ -266,9 +303,12 @@ def write_report(name: str, report: dict) -> None:
              f"auto-mask quality vs reference (IoU, void excluded): {report['auto_mask_quality']}", ""]
     for r in report["runs"]:
         t = r["test"]
-        lines += [f"## {r['variant']} (budget {r['budget_min']} min, stopped: {r['reason']})", "",
+        lines += [f"## {r['variant']} (budget {r['budget_min']} min, stopped: {r['reason']}, "
+                  f"unlabelled COIL distractors pasted in training: {r['train_distractors']})", "",
                   f"train wall {r['train_wall_s']} s, {r['iterations']} iterations ({r['epochs_run']} epochs), "
                   f"it/s {r['it_per_s']}, peak RSS {r['peak_rss_mb']} MB, eval {r['eval_ms_per_image']} ms/image",
+                  "", f"shared machine: this run got {r['train_cpu_s']} CPU-s in {r['train_wall_s']} s wall "
+                  f"({100 * r['cpu_share_of_2_cores']:.0f}% of the 2 cores; load average {r['loadavg_start_end']})",
                   "", "| label | mask AP | mask AP50 | mask AP75 | box AP | box AP50 |", "|---|---|---|---|---|---|",
                   f"| all | {t['segm_AP']:.4f} | {t['segm_AP50']:.4f} | {t['segm_AP75']:.4f} | {t['bbox_AP']:.4f} | "
                   f"{t['bbox_AP50']:.4f} |"]
@@ -289,6 +329,8 @@ def main() -> int:
     parser.add_argument("--masks", choices=("auto", "capture", "pipeline", "u2netp"), default="auto",
                         help="auto: `automask capture` when present, else its segment+cleanup pieces, "
                              "else plain U^2-Net-p")
+    parser.add_argument("--no-distractors", action="store_true",
+                        help="clutter: no unlabelled distractor objects in the copy-paste training")
     parser.add_argument("--work", default=str(ROOT / "bench_out" / "paper_table"))
     args = parser.parse_args()
     if not (COIL / "images").is_dir():
@@ -310,10 +352,11 @@ def main() -> int:
     print(f"auto masks: {source} in {mask_s:.1f} s; quality {quality}", flush=True)
     for variant in (("plain", "clutter") if args.variant == "both" else (args.variant,)):
         minutes = args.minutes or (15.0 if variant == "plain" else 20.0)
-        run = run_variant(variant, minutes, work, auto_root, source, args.epochs)
+        run = run_variant(variant, minutes, work, auto_root, source, args.epochs, not args.no_distractors)
         report = {"machine": machine(), "auto_masks": source, "auto_mask_s": round(mask_s, 1),
                   "auto_mask_quality": quality, "runs": [run]}
-        name = "train_paper_table" + ("" if variant == "plain" else "_clutter")
+        name = "train_paper_table" + ("" if variant == "plain" else
+                                      "_clutter_nodistractors" if args.no_distractors else "_clutter")
         write_report(name, report)
         print(json.dumps({k: v for k, v in run.items() if k not in ("val_history",)}, indent=1), flush=True)
     print(machine())

@@ -127,10 +127,14 @@ def test_copy_paste_handles_occlusion_in_the_masks():
     image, mask = draw("disc", 0, 64)
     other, other_mask = draw("block", 1, 64)
     background = np.full((200, 300, 3), 90, np.uint8)
+    clutter, clutter_mask = draw("tri", 2, 64)
     cfg = AugmentConfig(paste=1.0, paste_objects=(4, 4), canvas_scale=2.0, paste_scale=(0.9, 1.0), min_visible=0.0,
-                        min_pixels=1)
-    canvas, masks, labels = composite(image, [mask], [1], background, lambda r: (other, other_mask, 2), cfg, rng)
-    assert canvas.shape == (128, 128, 3) and labels[0] == 1 and set(labels[1:]) == {2}
+                        min_pixels=1, distractors=(2, 2))
+    canvas, masks, labels = composite(image, [mask], [1], background, lambda r: (other, other_mask, 2), cfg, rng,
+                                      distractors=lambda r: (clutter, clutter_mask))
+    assert canvas.shape == (128, 128, 3) and sorted(labels) == [1, 2, 2, 2]  # distractors stay unlabelled
+    green = (canvas[..., 1] > 150) & (canvas[..., 0] < 100)
+    assert green.any() and not any((m & green).any() for m in masks)  # no mask claims a distractor pixel
     total = np.zeros(canvas.shape[:2], int)
     for m in masks:
         total += m

@@ -32,6 +32,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                    help="every k-th view of each sweep validates (0 = none; default 6)")
     p.add_argument("--val-data", nargs="+", default=[], metavar="PATH", help="extra validation sweeps")
     p.add_argument("--backgrounds", help="folder of photos for copy-paste compositing")
+    p.add_argument("--distractors", nargs="+", default=[], metavar="PATH",
+                   help="sweeps of OTHER objects, pasted unlabelled into composites as hard negatives")
     p.add_argument("--paste", type=float, help="probability of a copy-paste composite per sample (default 0.5 "
                                                "with --backgrounds, else 0; >0 without it pastes onto the "
                                                "sweeps' negatives)")
@@ -62,7 +64,7 @@ def config_from_args(args):
                        schedule=args.schedule, min_size=args.min_size,
                        max_size=args.max_size or (args.min_size and max(args.min_size, 512)),
                        trainable_layers=args.trainable_layers, holdout_every=args.holdout_every,
-                       val_data=args.val_data, backgrounds=args.backgrounds,
+                       val_data=args.val_data, backgrounds=args.backgrounds, distractors=args.distractors,
                        augment=AugmentConfig(paste=paste),
                        patience=args.patience, seed=args.seed, max_minutes=args.max_minutes, resume=args.resume,
                        force=args.force, device=args.device, workers=args.workers, threads=args.threads,

@@ -41,6 +41,7 @@ class AugmentConfig:
     paste_objects: tuple[int, int] = (1, 3)   # objects per composite (the sample's own + others)
     paste_scale: tuple[float, float] = (0.5, 1.1)
     canvas_scale: float = 1.0     # composite size relative to the source frame
+    distractors: tuple[int, int] = (0, 2)  # unlabelled clutter objects per composite (if a pool is given)
     min_visible: float = 0.3      # drop instances with less than this fraction left visible
     min_pixels: int = 16
 
@@ -104,8 +105,12 @@ def paste(canvas: np.ndarray, masks: list[np.ndarray], obj: np.ndarray, obj_mask
 
 def composite(rgb: np.ndarray, masks: list[np.ndarray], labels: list[int], background: np.ndarray | None,
               pool: Callable[[np.random.Generator], tuple[np.ndarray, np.ndarray, int]] | None,
-              cfg: AugmentConfig, rng: np.random.Generator) -> tuple[np.ndarray, list[np.ndarray], list[int]]:
-    """Paste the sample's objects and a few from the pool onto a background (or the sample itself)."""
+              cfg: AugmentConfig, rng: np.random.Generator,
+              distractors: Callable[[np.random.Generator], tuple[np.ndarray, np.ndarray]] | None = None
+              ) -> tuple[np.ndarray, list[np.ndarray], list[int]]:
+    """Paste the sample's objects, a few from the pool and unlabelled distractors (hard negatives:
+    other objects that must not be detected) onto a background (or the sample itself), in random
+    order; whatever is pasted later hides what lies under it."""
     H = int(round(rgb.shape[0] * cfg.canvas_scale))
     W = int(round(rgb.shape[1] * cfg.canvas_scale))
     if background is not None:
@@ -122,11 +127,14 @@ def composite(rgb: np.ndarray, masks: list[np.ndarray], labels: list[int], backg
     extra = int(rng.integers(cfg.paste_objects[0], cfg.paste_objects[1] + 1)) - len(items)
     for _ in range(max(extra, 0) if pool is not None else 0):
         items.append(pool(rng))
-    for src, m, c in items:
+    for _ in range(int(rng.integers(cfg.distractors[0], cfg.distractors[1] + 1)) if distractors else 0):
+        items.append((*distractors(rng), None))
+    for k in rng.permutation(len(items)):
+        src, m, c = items[k]
         crop, crop_mask = cutout(src, m)
         scale = rng.uniform(*cfg.paste_scale) * cfg.canvas_scale
         full = paste(canvas, out_masks, crop, crop_mask, scale, rng)
-        if full is not None:
+        if full is not None and c is not None:
             out_masks.append(full)
             out_labels.append(c)
             areas.append(int(full.sum()))
@@ -173,10 +181,12 @@ class Augmenter:
     """Applies the configured augmentations to one sample (image, instance masks, class ids)."""
 
     def __init__(self, cfg: AugmentConfig | None = None, backgrounds: list[Path] | None = None,
-                 negatives: list[Callable[[], np.ndarray]] | None = None):
+                 negatives: list[Callable[[], np.ndarray]] | None = None,
+                 distractors: Callable[[np.random.Generator], tuple[np.ndarray, np.ndarray]] | None = None):
         self.cfg = cfg or AugmentConfig()
         self.backgrounds = list(backgrounds or [])
         self.negatives = list(negatives or [])   # loaders of the sweeps' empty-turntable frames
+        self.distractors = distractors           # rng -> (rgb, mask) of an object to paste unlabelled
         self._cache: dict[Path, np.ndarray] = {}
 
     def _background(self, rng: np.random.Generator) -> np.ndarray | None:
@@ -199,7 +209,8 @@ class Augmenter:
                  pool=None) -> tuple[np.ndarray, list[np.ndarray], list[int]]:
         cfg = self.cfg
         if cfg.paste and rng.random() < cfg.paste:
-            rgb, masks, labels = composite(rgb, masks, labels, self._background(rng), pool, cfg, rng)
+            rgb, masks, labels = composite(rgb, masks, labels, self._background(rng), pool, cfg, rng,
+                                           self.distractors)
         rgb, masks = geometric(rgb, masks, cfg, rng)
         rgb = photometric(rgb, cfg, rng)
         keep = [i for i, m in enumerate(masks) if m.sum() >= cfg.min_pixels]

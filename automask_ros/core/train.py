@@ -80,6 +80,7 @@ class TrainConfig:
     val_data: list[str] = field(default_factory=list)   # extra validation sweeps (used whole)
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     backgrounds: str | None = None    # folder of photos for copy-paste
+    distractors: list[str] = field(default_factory=list)  # sweeps pasted as unlabelled clutter
     patience: int = 0                 # early stopping: evaluations without improvement, 0 = off
     seed: int = 0
     max_minutes: float | None = None  # wall-clock budget for the whole run, resumes included
@@ -350,7 +351,7 @@ class _Run:
         backgrounds = list_backgrounds(cfg.backgrounds)
         self.dataset = DetectionDataset(self.train_samples, seed=cfg.seed)
         negatives = [(lambda i=i: self.dataset.raw(i)[0]) for i, s in enumerate(self.train_samples) if s.negative]
-        self.dataset.augmenter = Augmenter(cfg.augment, backgrounds, negatives)
+        self.dataset.augmenter = Augmenter(cfg.augment, backgrounds, negatives, self._distractor_pool())
         self.iters_per_epoch = len(epoch_batches(len(self.dataset), cfg.batch_size, 0, cfg.seed,
                                                  ctx.rank, ctx.world))
         self.total_iters = self.iters_per_epoch * cfg.epochs
@@ -358,6 +359,25 @@ class _Run:
         self.state = {"epoch": 0, "batch": 0, "iteration": 0, "elapsed_s": 0.0, "history": [],
                       "losses": [], "best": None, "bundle": False,
                       "model_id": f"{'+'.join(self.labels)[:48]}-{arch.split('_')[1]}-{stamp}"}
+
+    def _distractor_pool(self):
+        """rng -> (rgb, mask) of a random object from the distractor sweeps (None without any)."""
+        if not self.cfg.distractors:
+            return None
+        sweeps = load_sweeps(self.cfg.distractors)
+        clash = sorted({s.label for s in sweeps} & set(self.labels))
+        if clash:
+            raise DatasetError(f"distractor sweeps of {clash} are also training labels: a distractor must be "
+                               "an object the model should NOT detect")
+        pool = [s for s in split_by_view(sweeps, sorted({s.label for s in sweeps}), 0)[0] if not s.negative]
+        if not pool:
+            raise DatasetError("the distractor sweeps hold no object masks")
+        data = DetectionDataset(pool)
+
+        def sample(rng):
+            rgb, masks, _ = data.raw(int(rng.integers(len(pool))))
+            return rgb, masks[int(rng.integers(len(masks)))]
+        return sample
 
     # ---- checkpoints ----------------------------------------------------------------------
     def _save_checkpoint(self) -> None:
