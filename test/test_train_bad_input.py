@@ -141,3 +141,18 @@ def test_copy_paste_handles_occlusion_in_the_masks():
     assert total.max() == 1  # no pixel belongs to two instances: the later paste owns it
     visible = masks[-1]
     assert np.all(canvas[visible].mean(axis=1) < 200)  # last-pasted object is drawn where its mask is
+
+
+def test_coco_weights_that_are_not_cached_give_a_clear_error(monkeypatch, tmp_path):
+    import urllib.request
+
+    import torch
+
+    def offline(*args, **kwargs):
+        raise OSError("no network")
+
+    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path))
+    monkeypatch.setattr(urllib.request, "urlopen", offline)
+    for arch in ("maskrcnn_resnet50_fpn_v2", "maskrcnn_mobilenet_v3_fpn"):
+        with pytest.raises(ModelError, match="not in the torch cache.*--weights none"):
+            build_model(arch, 3, min_size=64, max_size=64, weights="coco")
