@@ -4,11 +4,13 @@ Steps, each there for a failure seen on real sweeps:
   1. threshold: Otsu on the probability (clamped) or a fixed value, with hysteresis: pixels above
      the threshold seed the object, and connected pixels above `low_ratio` x threshold join it.
      (U^2-Net often gives a whole side of an object a grey 0.2-0.4 while its rim is sure.)
-  2. colour refinement (OpenCV GrabCut) seeded by the FCN and the previous frame's mask: where
+  2. temporal repair: when the FCN mask disagrees with the previous frame's (IoU < consistent_iou),
+     colour refinement (OpenCV GrabCut) seeded by the FCN and the previous frame's mask: where
      the FCN is sure the pixels teach an object colour model, the rest of the frame a background
      model, and a graph cut recovers object parts the FCN left at 0 (a cup's white lower half)
      and drops background it claimed. The previous mask is only a "probably object" prior, so
-     a past mistake is re-judged by colour in every frame instead of being copied forward.
+     a past mistake is re-judged by colour in every frame instead of being copied forward. The
+     repair is kept only when it agrees better with the previous mask than the FCN did.
   3. morphological open (specks) and close (cracks).
   4. connected components: keep the object's component, the one inside the turntable ROI and
      overlapping the previous frame's mask, not blindly the largest; keep big nearby pieces too.
@@ -34,6 +36,8 @@ class CleanupParams:
     grabcut_iters: int = 3         # colour refinement iterations; 0 = off
     grabcut_sure: float = 0.8      # probability above which a pixel is surely object
     grabcut_max_side: int = 320    # GrabCut runs at most at this size (long side), for speed
+    consistent_iou: float = 0.9    # FCN mask this close (IoU) to the previous mask is trusted as is;
+                                   # GrabCut repairs only frames that disagree with their neighbour
     prior_erode: float = 0.03      # the previous mask, shrunk by this fraction of the short side,
                                    # is a "probably object" prior (shrinking stops drift)
     max_growth: float = 1.3        # refinement may not grow the mask beyond this x max(FCN, prior)
@@ -258,7 +262,12 @@ def cleanup(prob: np.ndarray, params: CleanupParams | dict | None = None, *,
         raise ValueError(f"probability map must be a non-empty HxW array, got shape {prob.shape}")
     short = min(prob.shape)
     binary, t = binarize(prob, p)
-    binary = grabcut_refine(rgb, prob, binary, p, prev_mask)
+    if prev_mask is not None and prev_mask.shape == binary.shape and prev_mask.any():
+        before = mask_iou(binary, prev_mask)
+        if before < p.consistent_iou:
+            refined = grabcut_refine(rgb, prob, binary, p, prev_mask)
+            if mask_iou(refined, prev_mask) > before:  # keep the repair only if it agrees better
+                binary = refined
     open_k = _odd(p.open_px if p.open_px >= 0 else 0.01 * short)
     close_k = _odd(p.close_px if p.close_px >= 0 else 0.02 * short)
     u8 = binary.astype(np.uint8)

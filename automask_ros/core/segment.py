@@ -264,7 +264,7 @@ class BackgroundSegmenter(Segmenter):
     last_background = None
 
     def __init__(self, reference: np.ndarray | None = None, threshold: float = 25.0,
-                 softness: float = 8.0, blur: int = 5, shadow_min: float = 0.35, chroma_tol: float = 0.03):
+                 softness: float = 8.0, blur: int = 5, shadow_min: float = 0.35, chroma_tol: float = 0.06):
         self.threshold, self.softness, self.blur = float(threshold), float(softness), int(blur) | 1
         self.shadow_min, self.chroma_tol = float(shadow_min), float(chroma_tol)
         self.reference = None

@@ -81,6 +81,8 @@ class CaptureParams:
     otsu_min: float = _p(0.15, "Otsu threshold lower clamp")
     otsu_max: float = _p(0.6, "Otsu threshold upper clamp")
     low_ratio: float = _p(0.5, "hysteresis: grow into pixels above low_ratio x threshold (1 = off)")
+    consistent_iou: float = _p(0.9, "FCN masks this close (IoU) to the previous mask are trusted; others are "
+                               "repaired by GrabCut seeded with the previous mask")
     grabcut_iters: int = _p(3, "GrabCut colour refinement iterations (0 = off)")
     grabcut_sure: float = _p(0.8, "probability above which a pixel seeds GrabCut as surely object")
     grabcut_max_side: int = _p(320, "GrabCut works at most at this size (long side)")
