@@ -39,8 +39,10 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 
 def run(args) -> int:
+    from automask_ros.cli import CliError
     from automask_ros.core.render import OBJECTS
     from automask_ros.ros.demo import DemoOptions, run_demo  # rclpy: only when the command runs
+    from automask_ros.ros.demo_driver import DemoError
 
     try:
         size = tuple(int(v) for v in args.size.lower().split("x"))
@@ -60,6 +62,9 @@ def run(args) -> int:
                        capture_rate_hz=args.capture_rate, detect_rate_hz=args.detect_rate,
                        external_nodes=args.external_nodes,
                        score_threshold=args.score_threshold)
-    path = run_demo(opts)
+    try:
+        path = run_demo(opts)
+    except DemoError as exc:
+        raise CliError(str(exc)) from None
     print(path)
     return 0

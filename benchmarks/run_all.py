@@ -1,0 +1,134 @@
+"""`make bench`: run every benchmark in benchmarks/ and collect the figures in benchmarks/RESULTS.md.
+
+    python benchmarks/run_all.py                 # quick settings (~15-25 min on 2 CPU cores)
+    python benchmarks/run_all.py --full          # each benchmark's own defaults (hours on a CPU)
+    python benchmarks/run_all.py --only detector_forward,detector_node
+
+Each benchmark runs as its own process (nice -n 5, OMP_WAIT_POLICY=PASSIVE) with the arguments
+below; the ones that need ../shared/data are skipped, and say so, when it is absent. RESULTS.md
+gets the machine, the date, the git commit, each exact command with its wall time and exit code,
+and the benchmark's own table (the benchmarks/results/*.md it wrote, else its printed output).
+Quick runs do not overwrite the full results committed in benchmarks/results/: files changed
+there are read into RESULTS.md and then put back as they were.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+sys.path[:0] = [str(Path(__file__).resolve().parent), str(Path(__file__).resolve().parents[1])]
+from _util import ROOT, machine  # noqa: E402
+
+from automask_ros.core.atomic import atomic_write_bytes  # noqa: E402
+
+HERE = ROOT / "benchmarks"
+RESULTS_DIR = HERE / "results"
+SHARED = ROOT.parent / "shared" / "data"
+NOT_BENCHMARKS = {"_util.py", "run_all.py", "soak.py"}  # soak: `make soak`, hours long
+
+
+@dataclass
+class Bench:
+    name: str
+    quick: list[str]
+    full: list[str]
+    needs_shared: bool = False
+
+
+BENCHMARKS = [
+    Bench("detector_forward", ["--arch", "maskrcnn_mobilenet_v3_fpn", "--repeats", "5"], []),
+    Bench("detector_node", ["--frames", "8", "--seconds", "20", "--rate", "10"], []),
+    Bench("capture_quality", ["--objects", "10,50", "--sets", "coil", "--name", "capture_quality_quick"], [],
+          needs_shared=True),
+    Bench("train_paper_table", ["--variant", "plain", "--minutes", "6"], ["--variant", "both"], needs_shared=True),
+]
+
+
+def _snapshot() -> dict[Path, bytes]:
+    return {p: p.read_bytes() for p in RESULTS_DIR.glob("*") if p.is_file()} if RESULTS_DIR.is_dir() else {}
+
+
+def run_one(bench: Bench, full: bool, timeout: float) -> dict:
+    """Run one benchmark; returns its command, time, exit code, output and the results it wrote."""
+    args = bench.full if full else bench.quick
+    cmd = ["nice", "-n", "5", sys.executable, str(HERE / f"{bench.name}.py"), *args]
+    shown = " ".join(["python", f"benchmarks/{bench.name}.py", *args])
+    if bench.needs_shared and not SHARED.is_dir():
+        return {"cmd": shown, "status": f"skipped: {SHARED} is absent"}
+    before = _snapshot()
+    env = dict(os.environ, OMP_WAIT_POLICY="PASSIVE", PYTHONUNBUFFERED="1")
+    print(f"== {shown}", flush=True)
+    start = time.monotonic()
+    try:
+        proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout)
+        code, output = proc.returncode, proc.stdout + proc.stderr
+    except subprocess.TimeoutExpired as exc:
+        code, output = "timeout", f"{exc.stdout or ''}{exc.stderr or ''}"
+        output = output.decode(errors="replace") if isinstance(output, bytes) else output
+    wall = time.monotonic() - start
+    after = _snapshot()
+    written = {p: data for p, data in after.items() if before.get(p) != data}
+    if not full:  # keep the committed full results as they were
+        for path in written:
+            if path in before:
+                path.write_bytes(before[path])
+            else:
+                path.unlink()
+    print(f"   exit {code} after {wall / 60:.1f} min", flush=True)
+    return {"cmd": shown, "status": "ok" if code == 0 else f"failed (exit {code})", "wall_s": wall,
+            "output": output, "tables": {p.name: d.decode(errors="replace") for p, d in written.items()
+                                         if p.suffix == ".md"}}
+
+
+def render_markdown(rows: dict[str, dict], info: dict, full: bool, unwired: list[str]) -> str:
+    lines = ["# Benchmark results", "",
+             f"Written by `python benchmarks/run_all.py{' --full' if full else ''}` (`make bench`).", "",
+             "| machine | |", "|---|---|"]
+    lines += [f"| {k} | {v} |" for k, v in info.items()]
+    lines += ["", "Times on a shared machine drift 1.5-2x with load; compare ratios measured in one run.", "",
+              "| benchmark | status | wall time |", "|---|---|---|"]
+    for name, r in rows.items():
+        wall = f"{r['wall_s'] / 60:.1f} min" if "wall_s" in r else ""
+        lines.append(f"| {name} | {r['status']} | {wall} |")
+    for name, r in rows.items():
+        lines += ["", f"## {name}", "", f"`{r['cmd']}`: {r['status']}", ""]
+        for table_name, table in r.get("tables", {}).items():
+            lines += [f"From `benchmarks/results/{table_name}`:", "", table.strip(), ""]
+        if not r.get("tables") and r.get("output"):
+            tail = "\n".join(r["output"].strip().splitlines()[-60:])
+            lines += ["Output (last 60 lines):", "", "```", tail, "```"]
+    if unwired:
+        lines += ["", f"Not run (no entry in run_all.py yet): {', '.join(unwired)}"]
+    return "\n".join(lines) + "\n"
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--full", action="store_true", help="each benchmark's full default settings")
+    ap.add_argument("--only", help="comma-separated benchmark names")
+    ap.add_argument("--timeout", type=float, default=3600.0, help="seconds per benchmark (default 3600)")
+    ap.add_argument("--out", type=Path, default=HERE / "RESULTS.md")
+    args = ap.parse_args(argv)
+    known = {b.name: b for b in BENCHMARKS}
+    only = [n.strip() for n in args.only.split(",")] if args.only else list(known)
+    unknown = [n for n in only if n not in known]
+    if unknown:
+        print(f"run_all: error: unknown benchmark(s) {', '.join(unknown)}: choose from {', '.join(known)}",
+              file=sys.stderr)
+        return 2
+    unwired = sorted(p.stem for p in HERE.glob("*.py") if p.name not in NOT_BENCHMARKS and p.stem not in known)
+    info = machine()
+    rows = {name: run_one(known[name], args.full, args.timeout) for name in only}
+    atomic_write_bytes(args.out, render_markdown(rows, info, args.full, unwired).encode())
+    print(f"wrote {args.out}")
+    return 0 if all(r["status"].startswith(("ok", "skipped")) for r in rows.values()) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
