@@ -383,6 +383,10 @@ class SweepRecorder:
         mask, q = cleanup(prob, self.cleanup_params, prev_mask=self._prev_mask, rgb=rgb,
                           bg_prob=bg if bg is not None and bg.shape == prob.shape else None)
         empty_mask = q["area_frac"] < p.min_area_frac
+        if self.phase == "before" and bg is not None and bg.shape == prob.shape and not empty_mask:
+            # an FCN may find the bare turntable salient: nothing has appeared until the frame
+            # differs from the empty reference somewhere
+            empty_mask = float((bg > 0.5).mean()) < p.min_area_frac
         if self.phase == "before":
             if empty_mask:
                 return self._negative(rgb, thumb, stamp, angle, source, "before")

@@ -39,6 +39,8 @@ NODE_PARAMS = [
     Param("status_rate_hz", 2.0, "SweepStatus publishing rate while a node runs", 0.1, 100.0),
     Param("camera_timeout_s", 5.0, "fail the sweep when no frame arrives for this long", 0.5, 3600.0),
     Param("angle_max_age_s", 1.0, "ignore turntable_angle readings older than this", 0.01, 60.0),
+    Param("empty_frames", 1, "the first N frames of a sweep show the empty turntable (negatives and "
+          "background reference): start each sweep before putting the object on", 0, 1000),
 ]
 PARAMS = CAPTURE_PARAMS + NODE_PARAMS
 
@@ -51,6 +53,7 @@ class CaptureNode(Node):
         CaptureParams.from_dict(self._capture_params())  # refuse bad YAML at start-up, not mid-sweep
         self.recorder: SweepRecorder | None = None
         self.label = ""
+        self._empty_left = 0
         self._lock = threading.Lock()
         self._last_frame = 0.0
         self._angle: tuple[float, float] | None = None  # (degrees, received monotonic time)
@@ -88,6 +91,7 @@ class CaptureNode(Node):
                 return response
             self.label = writer.label
             self._last_frame = time.monotonic()
+            self._empty_left = self.p["empty_frames"]
             response.success, response.sweep_path = True, str(writer.path)
             response.message = f"recording {writer.label} into {writer.path}"
             self.get_logger().info(response.message)
@@ -137,7 +141,9 @@ class CaptureNode(Node):
         angle = None
         if self._angle is not None and time.monotonic() - self._angle[1] <= self.p["angle_max_age_s"]:
             angle = self._angle[0]
-        result = recorder.feed(rgb, stamp=stamp, angle_deg=angle, source=stamp)
+        empty = self._empty_left > 0
+        self._empty_left -= empty
+        result = recorder.feed(rgb, stamp=stamp, angle_deg=angle, source=stamp, empty=empty or None)
         if recorder.done and recorder.state == "recording":
             status = recorder.finish("finished", recorder.message or "one revolution recorded")
             self.get_logger().info(f"sweep finished: {status['kept']} kept, {status['rejected']} rejected, "
