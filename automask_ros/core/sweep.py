@@ -68,7 +68,7 @@ class CaptureParams:
     min_area_frac: float = _p(0.002, "mask smaller than this fraction of the frame = no object")
     max_area_frac: float = _p(0.9, "reject masks larger than this fraction of the frame")
     max_area_jump: float = _p(0.35, "reject when the area changes by more than this fraction of the recent median")
-    max_border_contact: float = _p(0.25, "reject when this fraction of the frame border is object")
+    max_border_contact: float = _p(0.5, "reject when this fraction of the frame border is object (a mask leaking into the background)")
     max_components: int = _p(6, "reject when the FCN mask breaks into more significant blobs than this")
     min_iou_prev: float = _p(0.5, "reject when IoU with the previous kept mask is below this")
     reanchor_after: int = _p(4, "after this many rejections in a row, accept the new look (no temporal gates)")
