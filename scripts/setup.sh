@@ -18,13 +18,14 @@ fi
 
 want=$(stamp requirements.txt requirements-ros.txt setup.py)
 if [ "$(cat .venv/.automask-deps 2>/dev/null)" != "$want" ]; then
-  echo "setup: installing Python and ROS 2 wheels (first run: a few minutes)"
-  python -m pip install -q --upgrade pip 2>&1 | grep -v "is ignored" || true
-  python -m pip install -q -r requirements.txt 2>&1 | grep -v "is ignored" || true
-  python -m pip install -q -r requirements-ros.txt 2>&1 | grep -v "is ignored" || true
-  python -m pip install -q --no-deps -e . 2>&1 | grep -v "is ignored" || true
+  echo "setup: installing Python and ROS 2 wheels (first run: a few minutes; log in log/pip-install.txt)"
+  mkdir -p log
+  { python -m pip install -r requirements.txt &&
+    python -m pip install -r requirements-ros.txt &&
+    python -m pip install --no-deps -e . ; } > log/pip-install.txt 2>&1 \
+    || { tail -30 log/pip-install.txt >&2; echo "setup: error: pip install failed; full log in log/pip-install.txt" >&2; exit 1; }
   python -c "import torch, torchvision, cv2, pycocotools, onnxruntime, rosbags, rclpy, colcon_core" \
-    || { echo "setup: error: dependencies did not install; see the pip output above" >&2; exit 1; }
+    || { echo "setup: error: dependencies did not install; see log/pip-install.txt" >&2; exit 1; }
   echo "$want" > .venv/.automask-deps
 fi
 

@@ -1,0 +1,74 @@
+"""Feeding a node process camera frames over real DDS, and watching its memory and threads.
+
+Shared by the node benchmarks (detector_node.py, capture_node.py) and the soak command.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def start_node(executable: str, name: str, ros_args: list[str], log: Path) -> subprocess.Popen:
+    """bin/<executable> as its own process, renamed to `name`, logging to `log`."""
+    os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
+    return subprocess.Popen([sys.executable, str(ROOT / "bin" / executable), "--ros-args",
+                             "-r", f"__node:={name}", *ros_args],
+                            stdout=open(log, "w"), stderr=subprocess.STDOUT, env=dict(os.environ))
+
+
+def proc_status(pid: int) -> tuple[float, int]:
+    """(RSS in MB, thread count) of a process, from /proc."""
+    rss, threads = float("nan"), 0
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS"):
+                rss = int(line.split()[1]) / 1024
+            elif line.startswith("Threads"):
+                threads = int(line.split()[1])
+    return rss, threads
+
+
+def growth(samples: list[tuple[float, float]], warmup_s: float) -> dict:
+    """Start, end, max growth and slope (per minute) of (t, value) samples after warm-up."""
+    warm = [(t, v) for t, v in samples if t >= warmup_s]
+    if len(warm) < 3:
+        return {"start": float("nan"), "end": float("nan"), "growth": float("nan"), "slope_per_min": float("nan")}
+    t, v = np.array(warm).T
+    return {"start": float(v[0]), "end": float(v[-1]), "growth": float(v.max() - v[0]),
+            "slope_per_min": float(np.polyfit(t, v, 1)[0] * 60)}
+
+
+class Feeder:
+    """Publishes frames at a fixed rate while spinning a client node; samples a process's RSS."""
+
+    def __init__(self, node, publisher, make_msg, pid: int, sample_period_s: float = 1.0):
+        self.node, self.publisher, self.make_msg, self.pid = node, publisher, make_msg, pid
+        self.sample_period_s = sample_period_s
+        self.sent = 0
+        self.samples: list[tuple[float, float, int]] = []  # (t, rss MB, threads)
+
+    def run(self, rate_hz: float, seconds: float, on_tick=None) -> None:
+        import rclpy
+
+        start = time.monotonic()
+        next_send = next_sample = start
+        while (now := time.monotonic()) - start < seconds:
+            if now >= next_send:
+                self.publisher.publish(self.make_msg(self.sent))
+                self.sent += 1
+                next_send += 1.0 / rate_hz
+            if now >= next_sample:
+                rss, threads = proc_status(self.pid)
+                self.samples.append((now - start, rss, threads))
+                if on_tick is not None:
+                    on_tick(now - start)
+                next_sample += self.sample_period_s
+            rclpy.spin_once(self.node, timeout_sec=max(0.0, min(next_send, next_sample) - time.monotonic()))
