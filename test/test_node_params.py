@@ -4,7 +4,6 @@ out-of-range values with a reason (over the real parameter services)."""
 import os
 import subprocess
 import sys
-import time
 
 import pytest
 import rclpy

@@ -12,8 +12,6 @@ import dataclasses
 import threading
 import time
 
-import rclpy
-from rclpy.executors import MultiThreadedExecutor
 from rclpy.node import Node
 from rclpy.qos import QoSProfile, qos_profile_sensor_data
 from sensor_msgs.msg import Image
@@ -28,6 +26,7 @@ from automask_ros.core.overlay import draw_mask_preview
 from automask_ros.core.sweep import CaptureParams, SweepRecorder, build_segmenter
 from automask_ros.ros.image_conversion import imgmsg_to_rgb, rgb_to_imgmsg
 from automask_ros.ros.params import Param, declare, values
+from automask_ros.ros.spin import spin_node
 
 CAPTURE_PARAMS = [
     Param(f.name, f.default if f.default is not dataclasses.MISSING else f.default_factory(),
@@ -181,15 +180,4 @@ class CaptureNode(Node):
 
 
 def main(args=None) -> int:
-    rclpy.init(args=args)
-    node = CaptureNode()
-    executor = MultiThreadedExecutor(num_threads=2)
-    executor.add_node(node)
-    try:
-        executor.spin()
-    except (KeyboardInterrupt, rclpy.executors.ExternalShutdownException):
-        pass
-    finally:
-        node.destroy_node()
-        rclpy.try_shutdown()
-    return 0
+    return spin_node(CaptureNode, args, threads=2)

@@ -8,10 +8,8 @@ from __future__ import annotations
 
 import time
 
-import rclpy
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rcl_interfaces.msg import SetParametersResult
-from rclpy.executors import MultiThreadedExecutor
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
 from sensor_msgs.msg import Image
@@ -23,6 +21,7 @@ from automask_ros.core.stats import RollingStats
 from automask_ros.ros.image_conversion import imgmsg_to_rgb, rgb_to_imgmsg
 from automask_ros.ros.instance_msgs import to_instance_array
 from automask_ros.ros.params import Param, declare, values
+from automask_ros.ros.spin import spin_node
 
 PARAMS = [
     Param("model_path", "", "model bundle folder; empty = wait for a ModelInfo on model_topic"),
@@ -163,15 +162,4 @@ class DetectorNode(Node):
 
 
 def main(args=None) -> int:
-    rclpy.init(args=args)
-    node = DetectorNode()
-    executor = MultiThreadedExecutor(num_threads=2)
-    executor.add_node(node)
-    try:
-        executor.spin()
-    except (KeyboardInterrupt, rclpy.executors.ExternalShutdownException):
-        pass
-    finally:
-        node.destroy_node()
-        rclpy.try_shutdown()
-    return 0
+    return spin_node(DetectorNode, args, threads=2)

@@ -13,10 +13,8 @@ import os
 import threading
 import time
 
-import rclpy
 from rclpy.action import ActionServer, CancelResponse, GoalResponse
 from rclpy.callback_groups import ReentrantCallbackGroup
-from rclpy.executors import MultiThreadedExecutor
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 
@@ -24,6 +22,7 @@ from automask.action import Train
 from automask.msg import ModelInfo
 from automask_ros.core.train_job import TrainingJob
 from automask_ros.ros.params import Param, declare, values
+from automask_ros.ros.spin import spin_node
 
 PARAMS = [
     Param("output_root", "automask_models", "folder for new bundles when a goal names no output_dir"),
@@ -142,15 +141,4 @@ class TrainerNode(Node):
 
 
 def main(args=None) -> int:
-    rclpy.init(args=args)
-    node = TrainerNode()
-    executor = MultiThreadedExecutor(num_threads=4)
-    executor.add_node(node)
-    try:
-        executor.spin()
-    except (KeyboardInterrupt, rclpy.executors.ExternalShutdownException):
-        pass
-    finally:
-        node.destroy_node()
-        rclpy.try_shutdown()
-    return 0
+    return spin_node(TrainerNode, args, threads=4)
