@@ -196,11 +196,12 @@ def evaluate_sweep(frames, reference, live, backends, params_extra=None):
         res["u2net/raw"] = {"ious": [iou_void(probs[k] > 0.5, ref) for k, _, ref, _ in frames]}
         out = run_pipeline(frames, CachedFCN(live), None, params_extra)
         res["u2net/cleaned"] = _score(frames, out)
-    if reference is not None and ("background" in backends or "fused" in backends):
+    if reference is not None and ({"background", "background-raw", "fused"} & set(backends)):
         bg = BackgroundSegmenter(reference)
         bgp = {k: bg(rgb) for k, rgb, _, _ in frames}
-        if "background" in backends:
+        if "background" in backends or "background-raw" in backends:
             res["background/raw"] = {"ious": [iou_void(bgp[k] > 0.5, ref) for k, _, ref, _ in frames]}
+        if "background" in backends:
             res["background/cleaned"] = _score(frames, run_pipeline(frames, BackgroundSegmenter(), reference,
                                                                     params_extra))
         if "fused" in backends:
@@ -310,7 +311,9 @@ def parse_args(argv=None):
     ap.add_argument("--objects", default="1-60", help="COIL objects, e.g. 10,50 or 1-60")
     ap.add_argument("--sets", default="coil,squirrel,clutter")
     ap.add_argument("--cache-only", action="store_true")
-    ap.add_argument("--backends", default="u2net,background,fused")
+    ap.add_argument("--backends", default="u2net,background,fused",
+                    help="u2net, background (raw + cleaned), background-raw, fused")
+    ap.add_argument("--combine", help="merge earlier result files (stems, comma-separated) into --name")
     ap.add_argument("--no-speed", action="store_true")
     ap.add_argument("--name", default="capture_quality", help="results file stem in benchmarks/results/")
     return ap.parse_args(argv)
@@ -332,6 +335,23 @@ def main(argv=None):
     objects, sets = parse_objects(args.objects), args.sets.split(",")
     if args.cache_only:
         fill_cache(objects, sets)
+        return 0
+    if args.combine:
+        report = None
+        for stem in args.combine.split(","):
+            part = json.loads((RESULTS / f"{stem}.json").read_text())
+            if report is None:
+                report = part
+                report["command"] = [part["command"]]
+                continue
+            report["command"].append(part["command"])
+            for set_name, objs in part["sets"].items():
+                report["sets"].setdefault(set_name, {}).update(objs)
+            report["speed"] = part.get("speed") or report.get("speed")
+        report["command"] = " ; ".join(report["command"]) + f" ; combined with --combine {args.combine}"
+        atomic_write_json(RESULTS / f"{args.name}.json", report)
+        atomic_write_bytes(RESULTS / f"{args.name}.md", markdown(report).encode())
+        print(markdown(report))
         return 0
     backends = args.backends.split(",")
     live = make_segmenter("u2net", threads=2)

@@ -193,10 +193,12 @@ def fill_holes(mask: np.ndarray, prob: np.ndarray, rgb: np.ndarray | None, p: Cl
     holes = [i for i in range(1, n) if i not in border]
     if not holes:
         return mask, 0
-    out = mask.copy()
     area = max(1, mask.sum())
+    big = [i for i in holes if stats[i, cv2.CC_STAT_AREA] >= p.hole_keep_min_frac * area]
+    fill = np.zeros(n, bool)
+    fill[holes] = True                      # small holes are always filled, in one pass
     outside_lab = None
-    if rgb is not None and bg_prob is None:
+    if big and rgb is not None and bg_prob is None:
         lab = cv2.cvtColor(rgb, cv2.COLOR_RGB2Lab).astype(np.float32)
         k = _odd(0.04 * min(h, w) + 3)
         ring = (cv2.dilate(mask.astype(np.uint8), np.ones((k, k), np.uint8)) > 0) & ~mask
@@ -204,21 +206,19 @@ def fill_holes(mask: np.ndarray, prob: np.ndarray, rgb: np.ndarray | None, p: Cl
         if ring.sum() >= 10:
             outside_lab = np.median(lab[ring], 0)
     kept = 0
-    for i in holes:
+    for i in big:
         hole = labels == i
         see_through = False
-        if stats[i, cv2.CC_STAT_AREA] >= p.hole_keep_min_frac * area:
-            if bg_prob is not None:
-                see_through = float(bg_prob[hole].mean()) < 0.5
-            elif outside_lab is not None:
-                colour = np.median(lab[hole], 0)
-                see_through = (float(np.linalg.norm(colour - outside_lab)) < p.hole_colour_tol
-                               and float(prob[hole].mean()) < 0.5 * threshold)
+        if bg_prob is not None:
+            see_through = float(bg_prob[hole].mean()) < 0.5
+        elif outside_lab is not None:
+            colour = np.median(lab[hole], 0)
+            see_through = (float(np.linalg.norm(colour - outside_lab)) < p.hole_colour_tol
+                           and float(prob[hole].mean()) < 0.5 * threshold)
         if see_through:
             kept += 1
-        else:
-            out |= hole
-    return out, kept
+            fill[i] = False
+    return mask | fill[labels], kept
 
 
 def mask_iou(a: np.ndarray | None, b: np.ndarray | None) -> float | None:
