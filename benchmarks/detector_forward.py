@@ -3,6 +3,7 @@
     python benchmarks/detector_forward.py                 # both archs, CPU (or the GPU when present)
     python benchmarks/detector_forward.py --arch maskrcnn_mobilenet_v3_fpn --repeats 20
     python benchmarks/detector_forward.py --fp16          # on a GPU: fp32 and fp16 autocast
+    python benchmarks/detector_forward.py --input native  # feed 640x480 at 480 px (no upscaling)
 
 "raw forward" is model([tensor]) under torch.inference_mode on a frame already on the device:
 the floor that the detector node's latency is compared against (issue 5: node / raw <= 1.10).
@@ -90,7 +91,9 @@ def main(argv=None) -> int:
     p.add_argument("--repeats", type=int, default=10)
     p.add_argument("--device", default="auto")
     p.add_argument("--fp16", action="store_true", help="on CUDA, also time fp16 autocast")
-    p.add_argument("--native", action="store_true", help="also time each arch at 480 px (no upscaling)")
+    p.add_argument("--input", choices=("preset", "native", "both"), default="preset",
+                   help="model input size: the preset's min_size (r50: 800, upscales 640x480), "
+                        "native 480 px, or both")
     p.add_argument("--json", type=Path, help="also write the rows as JSON here")
     args = p.parse_args(argv)
     if not torch.cuda.is_available():
@@ -100,7 +103,8 @@ def main(argv=None) -> int:
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for arch in args.arch or ["maskrcnn_mobilenet_v3_fpn", "maskrcnn_resnet50_fpn_v2"]:
-            sizes = [PRESET_SIZES[arch]] + ([(480, 640)] if args.native and PRESET_SIZES[arch][0] != 480 else [])
+            sizes = {"preset": [PRESET_SIZES[arch]], "native": [(480, 640)],
+                     "both": [PRESET_SIZES[arch], (480, 640)]}[args.input]
             for min_size, max_size in sizes:
                 for fp16 in ([False, True] if args.fp16 and torch.cuda.is_available() else [False]):
                     for n in (1, 10):

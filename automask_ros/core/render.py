@@ -188,10 +188,6 @@ def _noise(rng: np.random.Generator, shape: tuple[int, int], cells: int) -> np.n
     return cv2.resize(rng.random((gh, gw), dtype=np.float32), (w, h), interpolation=cv2.INTER_CUBIC)
 
 
-def _fbm(rng, shape, octaves=((4, 0.5), (12, 0.3), (40, 0.2))) -> np.ndarray:
-    return sum(weight * _noise(rng, shape, cells) for cells, weight in octaves)
-
-
 def _sampler(image: np.ndarray) -> Callable:
     """texture(u, v) that samples an RGB uint8 image (u across, v down, both 0..1)."""
     img = image.astype(np.float32) / 255.0
