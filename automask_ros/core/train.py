@@ -319,6 +319,8 @@ class _Run:
             what = "a model bundle" if has_bundle else "an unfinished run"
             raise TrainError(f"{self.out} already holds {what}: pass --resume to continue it, --force "
                              "to overwrite it, or choose another --out")
+        elif cfg.force and self.ctx.main and self.ckpt_path.exists():
+            self.ckpt_path.unlink()  # a later --resume must never pick up the overwritten run
 
     def _build(self) -> None:
         cfg, ctx = self.cfg, self.ctx
@@ -398,7 +400,8 @@ class _Run:
         try:
             ckpt = torch.load(self.ckpt_path, map_location="cpu", weights_only=True)
         except Exception as exc:
-            raise TrainError(f"cannot read checkpoint {self.ckpt_path} ({str(exc).splitlines()[0]}): "
+            why = (str(exc).splitlines() or [type(exc).__name__])[0]  # EOFError() has no text
+            raise TrainError(f"cannot read checkpoint {self.ckpt_path} ({why}): "
                              "start again with --force") from None
         if ckpt["labels"] != self.labels or ckpt["arch"] != self.arch:
             raise TrainError(f"checkpoint {self.ckpt_path} trains {ckpt['arch']} on {ckpt['labels']}, but "
