@@ -220,6 +220,44 @@ def _read_json(path: Path) -> dict:
     return data
 
 
+def _is_int(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+MAX_PIXELS = 64_000_000  # as core/image_codec: a larger image entry is a corrupt file, not a camera
+
+
+def _check_image_entry(path: Path, image) -> None:
+    """One COCO image entry: integer id, a sane size and a file name inside the sweep folder."""
+    if not isinstance(image, dict) or not {"id", "file_name", "width", "height"} <= image.keys():
+        raise DatasetError(f"{path}: an image entry lacks id, file_name, width or height")
+    if not _is_int(image["id"]):
+        raise DatasetError(f"{path}: image id {image['id']!r} is not an integer")
+    width, height = image["width"], image["height"]
+    if not (_is_int(width) and _is_int(height) and width > 0 and height > 0 and width * height <= MAX_PIXELS):
+        raise DatasetError(f"{path}: image {image['id']} has an impossible size {width!r}x{height!r}")
+    name = image["file_name"]
+    if not isinstance(name, str) or not name or "\x00" in name or ".." in Path(name).parts \
+            or Path(name).is_absolute():
+        raise DatasetError(f"{path}: image file_name {name!r} leaves the sweep folder")
+
+
+def _check_segmentation(path: Path, seg) -> None:
+    """RLE {size: [h, w], counts: str | [int]} or polygons [[x, y, ...], ...]."""
+    if isinstance(seg, dict):
+        size, counts = seg.get("size"), seg.get("counts")
+        if isinstance(size, list) and len(size) == 2 and all(_is_int(v) and v > 0 for v in size) \
+                and (isinstance(counts, str) or (isinstance(counts, list) and all(_is_int(c) and c >= 0
+                                                                                  for c in counts))):
+            return
+    elif isinstance(seg, list) and all(isinstance(poly, list) and len(poly) >= 6 and len(poly) % 2 == 0 and
+                                       all(isinstance(v, (int, float)) and not isinstance(v, bool)
+                                           for v in poly) for poly in seg):
+        return
+    raise DatasetError(f"{path}: an annotation's segmentation is neither RLE nor polygons: "
+                       "re-capture the sweep or repair annotations.json")
+
+
 def load_sweep(path: str | Path) -> Sweep:
     """Load and structurally check one sweep folder; raises DatasetError naming the problem."""
     path = Path(path)
@@ -228,20 +266,18 @@ def load_sweep(path: str | Path) -> Sweep:
     for key in ("images", "annotations", "categories"):
         if not isinstance(coco.get(key), list):
             raise DatasetError(f"{path / 'annotations.json'} has no '{key}' list: not a COCO file")
-    if len(coco["categories"]) != 1:
+    if len(coco["categories"]) != 1 or not isinstance(coco["categories"][0], dict):
         raise DatasetError(f"{path} must have exactly one category (one object per sweep)")
     label = sanitize_label(str(coco["categories"][0].get("name", "")))
     ids = set()
     for image in coco["images"]:
-        if not isinstance(image, dict) or not {"id", "file_name", "width", "height"} <= image.keys():
-            raise DatasetError(f"{path}: an image entry lacks id, file_name, width or height")
-        if not isinstance(image["file_name"], str) or ".." in Path(image["file_name"]).parts \
-                or Path(image["file_name"]).is_absolute():
-            raise DatasetError(f"{path}: image file_name {image['file_name']!r} leaves the sweep folder")
+        _check_image_entry(path, image)
         ids.add(image["id"])
     for ann in coco["annotations"]:
-        if not isinstance(ann, dict) or ann.get("image_id") not in ids or "segmentation" not in ann:
+        if not isinstance(ann, dict) or not _is_int(ann.get("image_id")) or ann["image_id"] not in ids \
+                or "segmentation" not in ann:
             raise DatasetError(f"{path}: an annotation has no segmentation or names an unknown image")
+        _check_segmentation(path, ann["segmentation"])
     return Sweep(path=path, label=label, coco=coco, meta=meta)
 
 
@@ -267,7 +303,11 @@ def validate_sweep(path: str | Path) -> list[str]:
         return [str(exc)]
     problems = []
     for image in sweep.images:
-        if not sweep.image_path(image).is_file():
+        try:
+            present = sweep.image_path(image).is_file()
+        except OSError:  # e.g. a name too long for the file system
+            present = False
+        if not present:
             problems.append(f"missing image file {image['file_name']}")
     for ann in sweep.coco["annotations"]:
         image = next(i for i in sweep.images if i["id"] == ann["image_id"])
