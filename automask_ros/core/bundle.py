@@ -21,6 +21,7 @@ from .model import ARCHS, ModelError, build_model
 FORMAT = "automask-bundle"
 VERSION = 1
 REQUIRED = ("model_id", "arch", "labels", "input", "thresholds")
+MAX_SIDE = 8192  # model input side: larger is a corrupt model.json, not a camera
 
 
 class BundleError(ValueError):
@@ -51,7 +52,33 @@ def read_bundle_meta(path: str | Path) -> dict:
         raise BundleError(f"{meta_path} names unknown architecture {meta['arch']!r}")
     if not isinstance(meta["labels"], list) or not meta["labels"]:
         raise BundleError(f"{meta_path} has no labels")
+    _check_fields(meta_path, meta)
     return meta
+
+
+def _number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _check_fields(meta_path: Path, meta: dict) -> None:
+    """Types and ranges of what the loader and the detector use, so a hand-edited or corrupt
+    model.json fails here with one BundleError, not later deep in torchvision (or by allocating
+    for an absurd input size)."""
+    labels, size, thr = meta["labels"], meta["input"], meta["thresholds"]
+    if not isinstance(meta["model_id"], str) or not meta["model_id"]:
+        raise BundleError(f"{meta_path}: model_id must be a non-empty string")
+    if not all(isinstance(x, str) and x for x in labels) or len(set(labels)) != len(labels):
+        raise BundleError(f"{meta_path}: labels must be distinct non-empty names, got {labels!r}")
+    if not isinstance(size, dict) or not all(
+            isinstance(size.get(k), int) and not isinstance(size.get(k), bool) and 8 <= size[k] <= MAX_SIDE
+            for k in ("min_size", "max_size")):
+        raise BundleError(f"{meta_path}: input needs integer min_size and max_size in 8..{MAX_SIDE}, "
+                          f"got {size!r}")
+    if not isinstance(thr, dict) or not all(_number(thr.get(k, 0.5)) and 0.0 <= thr.get(k, 0.5) <= 1.0
+                                            for k in ("score", "mask")):
+        raise BundleError(f"{meta_path}: thresholds needs score and mask in 0..1, got {thr!r}")
+    if not isinstance(meta.get("model_kwargs", {}), dict) or not isinstance(meta.get("metrics", {}), dict):
+        raise BundleError(f"{meta_path}: model_kwargs and metrics must be JSON objects")
 
 
 def save_bundle(out_dir: str | Path, model: torch.nn.Module, meta: dict, *, force: bool = False,
@@ -116,8 +143,13 @@ def load_bundle(path: str | Path, device: str | torch.device = "cpu", *, labels:
     except RuntimeError as exc:
         raise BundleError(f"{path / 'model.pt'} does not fit the {meta['arch']} with "
                           f"{len(meta['labels'])} labels described in model.json "
-                          f"({str(exc).splitlines()[0]}); re-export the bundle") from None
+                          f"({_first_line(exc)}); re-export the bundle") from None
     return model.to(device).eval(), meta
+
+
+def _first_line(exc: BaseException) -> str:
+    """The first line of an error's text, or its type when the text is empty (EOFError())."""
+    return (str(exc).splitlines() or [type(exc).__name__])[0]
 
 
 def load_bundle_state(path: str | Path) -> dict:
@@ -128,7 +160,7 @@ def load_bundle_state(path: str | Path) -> dict:
     except FileNotFoundError:
         raise BundleError(f"{weights} is missing: the bundle is incomplete, re-export it") from None
     except Exception as exc:
-        raise BundleError(f"cannot read {weights} ({str(exc).splitlines()[0]}); re-export the bundle") from None
+        raise BundleError(f"cannot read {weights} ({_first_line(exc)}); re-export the bundle") from None
     if not isinstance(state, dict):
         raise BundleError(f"{weights} does not hold a state_dict")
     return state
