@@ -124,6 +124,17 @@ def test_cli_writes_camera_like_folder(tmp_path):
     assert all(a["category_id"] == 1 for a in coco["annotations"])
 
 
+def test_cli_rerender_replaces_the_folder(tmp_path, capsys):
+    out = tmp_path / "sweep"
+    assert main(["render", "--out", str(out), "--frames", "6", "--empty", "0", "--size", "48x32"]) == 0
+    assert main(["render", "--out", str(out), "--frames", "3", "--empty", "0", "--size", "48x32"]) == 0
+    assert len(list((out / "images").iterdir())) == len(list((out / "masks").iterdir())) == 3
+    (tmp_path / "other").mkdir()
+    (tmp_path / "other" / "keep.txt").write_text("x")
+    assert main(["render", "--out", str(tmp_path / "other"), "--size", "48x32"]) == 2
+    assert "not an earlier render folder" in capsys.readouterr().err
+
+
 def test_cli_rejects_bad_size(tmp_path, capsys):
     assert main(["render", "--out", str(tmp_path / "x"), "--size", "320by240"]) == 2
     assert "WIDTHxHEIGHT" in capsys.readouterr().err

@@ -601,6 +601,11 @@ def write_image_folder(out_dir: str | Path, frames: Iterable[Frame], *, label: s
         atomic_write_image(out / "masks" / name, frame.mask.astype(np.uint8) * 255)
         records.append({"image": f"images/{name}", "mask": f"masks/{name}", "angle_deg": frame.angle_deg,
                         "stamp": frame.stamp, "empty": bool(frame.is_empty)})
+    written = {Path(r["image"]).name for r in records}
+    for sub in ("images", "masks"):  # frames left over from an earlier, longer render of this folder
+        for stale in (out / sub).glob("[0-9][0-9][0-9][0-9][0-9][0-9].png"):
+            if stale.name not in written:
+                stale.unlink()
     atomic_write_json(out / "angles.json", {"version": 1, "label": label, "frames": records})
     return out
 
