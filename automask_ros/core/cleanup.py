@@ -1,16 +1,17 @@
 """Blob clean-up of a foreground probability map (OpenCV): one object mask plus quality figures.
 
 Steps, each there for a failure seen on real sweeps:
-  1. threshold: Otsu on the probability (clamped) or a fixed value, with hysteresis: pixels above
-     the threshold seed the object, and connected pixels above `low_ratio` x threshold join it.
-     (U^2-Net often gives a whole side of an object a grey 0.2-0.4 while its rim is sure.)
-  2. temporal repair: when the FCN mask disagrees with the previous frame's (IoU < consistent_iou),
-     colour refinement (OpenCV GrabCut) seeded by the FCN and the previous frame's mask: where
-     the FCN is sure the pixels teach an object colour model, the rest of the frame a background
-     model, and a graph cut recovers object parts the FCN left at 0 (a cup's white lower half)
+  1. threshold: Otsu on the probability (clamped) or a fixed value.
+  2. temporal repair: when that mask disagrees with the previous frame's (IoU < consistent_iou),
+     first hysteresis (pixels above the threshold seed the object, connected pixels above
+     `low_ratio` x threshold join it: U^2-Net often gives a whole side of an object a grey 0.2-0.4
+     while its rim is sure), then colour refinement (OpenCV GrabCut) seeded by the FCN and the
+     previous frame's mask: where the FCN is sure the pixels teach an object colour model, the
+     rest of the frame a background model, and a graph cut recovers object parts the FCN left at 0 (a cup's white lower half)
      and drops background it claimed. The previous mask is only a "probably object" prior, so
-     a past mistake is re-judged by colour in every frame instead of being copied forward. The
-     repair is kept only when it agrees better with the previous mask than the FCN did.
+     a past mistake is re-judged by colour in every frame instead of being copied forward. A
+     repair is kept only when it agrees better with the previous mask. With no previous mask
+     (the first frame) hysteresis is always on.
   3. morphological open (specks) and close (cracks).
   4. connected components: keep the object's component, the one inside the turntable ROI and
      overlapping the previous frame's mask, not blindly the largest; keep big nearby pieces too.
@@ -79,11 +80,11 @@ def threshold_value(prob: np.ndarray, p: CleanupParams) -> float:
     return float(np.clip(t / 255.0, p.otsu_min, p.otsu_max))
 
 
-def binarize(prob: np.ndarray, p: CleanupParams) -> tuple[np.ndarray, float]:
-    """Hysteresis threshold: strong pixels seed, connected weak pixels join."""
+def binarize(prob: np.ndarray, p: CleanupParams, hysteresis: bool = True) -> tuple[np.ndarray, float]:
+    """Threshold; with hysteresis, strong pixels seed and connected weak pixels join."""
     t = threshold_value(prob, p)
     strong = prob >= t
-    if p.low_ratio >= 1.0 or not strong.any():
+    if not hysteresis or p.low_ratio >= 1.0 or not strong.any():
         return strong, t
     weak = (prob >= t * p.low_ratio).astype(np.uint8)
     n, labels = cv2.connectedComponents(weak, connectivity=8)
@@ -261,13 +262,23 @@ def cleanup(prob: np.ndarray, params: CleanupParams | dict | None = None, *,
     if prob.ndim != 2 or prob.size == 0:
         raise ValueError(f"probability map must be a non-empty HxW array, got shape {prob.shape}")
     short = min(prob.shape)
-    binary, t = binarize(prob, p)
-    if prev_mask is not None and prev_mask.shape == binary.shape and prev_mask.any():
-        before = mask_iou(binary, prev_mask)
-        if before < p.consistent_iou:
-            refined = grabcut_refine(rgb, prob, binary, p, prev_mask)
-            if mask_iou(refined, prev_mask) > before:  # keep the repair only if it agrees better
-                binary = refined
+    if prev_mask is not None and prev_mask.shape == prob.shape and prev_mask.any():
+        # temporal consistency: a plain threshold that agrees with the previous mask is trusted;
+        # otherwise hysteresis, then GrabCut, each kept only if it agrees better
+        binary, t = binarize(prob, p, hysteresis=False)
+        agree = mask_iou(binary, prev_mask)
+        for repair in ("hysteresis", "grabcut"):
+            if agree >= p.consistent_iou:
+                break
+            if repair == "hysteresis":
+                candidate = binarize(prob, p)[0]
+            else:
+                candidate = grabcut_refine(rgb, prob, binary, p, prev_mask)
+            score = mask_iou(candidate, prev_mask)
+            if score > agree:
+                binary, agree = candidate, score
+    else:
+        binary, t = binarize(prob, p)
     open_k = _odd(p.open_px if p.open_px >= 0 else 0.01 * short)
     close_k = _odd(p.close_px if p.close_px >= 0 else 0.02 * short)
     u8 = binary.astype(np.uint8)

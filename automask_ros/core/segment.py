@@ -176,7 +176,7 @@ class TorchvisionSegmenter(Segmenter):
                                      "weights: give weights=DEFAULT (cached), a weight-enum name or a file")
         elif Path(weights).exists() or weights.endswith((".pt", ".pth")):
             state, info = _load_state_file(Path(weights))
-            num_classes = int(info.get("num_classes") or len(info.get("labels", [])) + 1 or 21)
+            num_classes = int(info.get("num_classes") or (len(info["labels"]) + 1 if info.get("labels") else 21))
             head = [k for k in state if k.endswith(("classifier.4.weight", "classifier.high_classifier.weight"))]
             if head:
                 num_classes = int(state[head[0]].shape[0])
