@@ -104,6 +104,12 @@ def test_thresholds_top_k_and_class_filter(bundle, frame):
     assert only and {(i.label, i.class_id) for i in only} == {("box", 2)}
     det.classes = [1]
     assert {i.label for i in det.detect(frame)} == {"mug"}
+    det.classes = (c for c in ["mug", "box"])  # any iterable, including a generator
+    assert det.classes == [1, 2]
+    det.classes = "box"
+    assert det.classes == [2]
+    det.classes = [""]  # what a ROS string-array parameter holds for "no filter"
+    assert det.classes is None
     det.classes = None
 
     det.mask_threshold = 1.0

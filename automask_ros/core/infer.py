@@ -134,11 +134,13 @@ class Detector:
 
     @classes.setter
     def classes(self, value: Iterable[str | int] | None) -> None:
-        if value is None or (not isinstance(value, str) and len(list(value)) == 0):
+        if isinstance(value, str):
+            value = value.replace(",", " ").split()
+        # empty entries mean nothing (a ROS string-array parameter cannot be empty, [''] stands for it)
+        value = [] if value is None else [v for v in value if not (isinstance(v, str) and not v.strip())]
+        if not value:
             self._classes = None
         else:
-            if isinstance(value, str):
-                value = [v for v in value.replace(",", " ").split() if v]
             ids = set()
             for item in value:
                 if isinstance(item, (int, np.integer)) and 1 <= int(item) <= len(self.labels):
