@@ -20,7 +20,7 @@ def test_demo_runs_the_whole_loop_through_the_nodes(tmp_path):
     out = tmp_path / "demo_out"
     cmd = [sys.executable, "-m", "automask_ros.cli", "demo", "--out", str(out), "--size", "128x96",
            "--views", "10", "--heldout", "3", "--clutter", "2", "--minutes", "1", "--epochs", "2",
-           "--capture-rate", "2", "--score-threshold", "0.05"]
+           "--capture-rate", "1", "--score-threshold", "0.05"]
     proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=170)
     assert proc.returncode == 0, proc.stderr[-3000:]
     lines = proc.stdout.strip().splitlines()
