@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from automask_ros.core.dataset import SweepWriter
-from automask_ros.core.demo import (PhaseTimer, TruthIndex, automask_iou, prepare_folder, prepare_synthetic,
+from automask_ros.core.demo import (PhaseTimer, automask_iou, prepare_folder, prepare_synthetic,
                                     score_detections)
 from automask_ros.core.infer import Instance
 from automask_ros.core.playback import Playlist, read_angles

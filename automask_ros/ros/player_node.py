@@ -1,9 +1,10 @@
 """Player node: publishes an image folder as a camera topic, with turntable angles when known.
 
 Stands in for a camera (and turntable encoder) in the demo and in tests: frames go out on
-`image` (sensor-data QoS) at `rate_hz`, each preceded by half a period by its angle on
-`turntable_angle` when an angles.json is given (so a subscriber knows the angle when the frame comes). ~/play restarts playback with the current parameters, ~/stop halts it, and
-~/playing (transient-local Bool) says whether frames are going out. The file logic is core/playback.py.
+`image` (sensor-data QoS) at `rate_hz`. With an angles.json, each frame's angle goes out on
+`turntable_angle` half a period before the frame, so a subscriber knows it when the frame comes.
+~/play restarts playback with the current parameters, ~/stop halts it, and ~/playing
+(transient-local Bool) says whether frames are going out. The file logic is core/playback.py.
 """
 
 from __future__ import annotations
