@@ -149,3 +149,12 @@ def test_salient_object_fcn_finds_the_object():
         pred = seg(frame.rgb) > 0.5
         iou = (pred & frame.mask).sum() / (pred | frame.mask).sum()
         assert iou > 0.9, f"{obj}: U^2-Net-p IoU {iou:.3f}"
+
+
+def test_texture_sampling_beyond_opencv_map_limit():
+    """Large frames put more than 32767 pixels on one printed face; remap maps must be 2-D blocks."""
+    rng = np.random.default_rng(0)
+    tex = rng.integers(0, 255, (50, 70, 3), dtype=np.uint8)
+    ys, xs = rng.integers(0, 50, 40000), rng.integers(0, 70, 40000)
+    got = R._remap_points(tex, xs.astype(np.float32), ys.astype(np.float32))
+    assert np.array_equal(got, tex[ys, xs])

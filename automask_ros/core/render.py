@@ -456,11 +456,23 @@ def _rasterize(cam: Camera, meshes: Sequence[Mesh], base: np.ndarray) -> tuple[n
         src = cv2.perspectiveTransform(np.stack([xs, ys], 1).astype(np.float32)[None], H)[0]
         sx = np.clip(src[:, 0], 0, tw - 1).astype(np.float32)
         sy = np.clip(src[:, 1], 0, th - 1).astype(np.float32)
-        texel = cv2.remap(tex, sx[None], sy[None], cv2.INTER_LINEAR)[0].astype(np.float32) / 255
+        texel = _remap_points(tex, sx, sy).astype(np.float32) / 255
         img[ys, xs] = texel * colour[i]
     obj = np.zeros((h, w), np.int32)
     obj[drawn] = owner[index[drawn] - 1]
     return img, obj
+
+
+def _remap_points(image: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Bilinear samples of image at N points (cv2.remap wants 2-D maps under 32767 a side)."""
+    n = len(x)
+    cols = 1024
+    rows = -(-n // cols)
+    mx = np.zeros(rows * cols, np.float32)
+    my = np.zeros(rows * cols, np.float32)
+    mx[:n], my[:n] = x, y
+    out = cv2.remap(image, mx.reshape(rows, cols), my.reshape(rows, cols), cv2.INTER_LINEAR)
+    return out.reshape(rows * cols, -1)[:n]
 
 
 def _shade(normals, albedo, view, spec):
