@@ -91,6 +91,8 @@ def test_detect_user_errors(bundle, folder, tmp_path, capsys):
     assert "labels" in capsys.readouterr().err
     assert main(["detect", "--model", str(bundle), "--bag", str(tmp_path), "--out", str(tmp_path / "o")]) == 2
     assert "--topic" in capsys.readouterr().err
+    assert main(["detect", "--model", str(bundle), "--images", str(images), "--out", str(images)]) == 2
+    assert "overwrite" in capsys.readouterr().err
 
 
 def test_detect_video_and_rosbag2(bundle, tmp_path):

@@ -77,6 +77,8 @@ def run(args) -> int:
     out = Path(args.out)
     if out.exists() and not out.is_dir():
         raise ValueError(f"--out {out} is a file: give a folder")
+    if args.images is not None and out.resolve() == Path(args.images).resolve():
+        raise ValueError("--out is the --images folder: overlays would overwrite the inputs, give another folder")
     out.mkdir(parents=True, exist_ok=True)
     results, images, used = [], {}, set()
     counts = {"frames": 0, "instances": 0}
