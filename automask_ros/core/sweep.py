@@ -263,6 +263,10 @@ class SweepRecorder:
         self.sheet_items: list[dict] = []  # thumbnails for the QA contact sheet
         writer.meta["params"] = self.params.to_dict()
         writer.meta["segmenter"] = segmenter.describe()
+        self._guard = threading.Lock()     # hand-over between finish() and a frame in progress
+        self._in_frame = self._closing = False
+        self._status: dict = {}
+        self.status()
 
     # ---------------------------------------------------------------- public API
     def feed(self, rgb: np.ndarray, stamp: float | None = None, angle_deg: float | None = None,
@@ -270,61 +274,94 @@ class SweepRecorder:
         """Process one frame. empty=True: the caller knows the turntable is empty (a negative)."""
         rgb = check_rgb(rgb)
         with self._lock:
-            if self.state != "recording":
-                raise RuntimeError(f"sweep is {self.state}: start a new sweep to record more frames")
-            if self.done:
-                return FrameResult("done", "sweep complete", coverage_deg=self.coverage_deg)
-            self.seen += 1
-            now = float(stamp) if stamp is not None else time.monotonic()
-            if self._t0 is None:
-                self._t0 = now
-            p = self.params
-            if p.max_duration_s > 0 and now - self._t0 > p.max_duration_s:
-                self._finish_reason("max_duration_s reached")
-                return FrameResult("done", "max_duration_s reached", coverage_deg=self.coverage_deg)
-            if self.phase == "after":
-                return self._feed_after(rgb, now, angle_deg, source, stamp)
-            angle = self._angle(now if stamp is not None else None, angle_deg)
-            thumb = thumbnail(rgb)
-            if empty or (self.phase == "before" and self._needs_reference()):
-                return self._negative(rgb, thumb, stamp, angle, source, "before")
-            if self.phase == "object" and not self._is_new_view(thumb, angle):
-                return FrameResult("skipped", "not a new view yet", coverage_deg=self.coverage_deg)
-            if self.phase == "object" and self.done:
-                return FrameResult("done", self.message, coverage_deg=self.coverage_deg)
-            return self._segment_and_store(rgb, thumb, stamp, angle, source)
+            with self._guard:
+                self._in_frame = True
+            try:
+                return self._feed(rgb, stamp, angle_deg, source, empty)
+            finally:
+                with self._guard:
+                    self._in_frame, closing, self._closing = False, self._closing, False
+                if closing:  # finish() was called while this frame ran
+                    self._close()
+
+    def _feed(self, rgb, stamp, angle_deg, source, empty) -> FrameResult:
+        """feed() without the locking (the caller holds the lock)."""
+        if self.state != "recording":
+            raise RuntimeError(f"sweep is {self.state}: start a new sweep to record more frames")
+        if self.done:
+            return FrameResult("done", "sweep complete", coverage_deg=self.coverage_deg)
+        self.seen += 1
+        now = float(stamp) if stamp is not None else time.monotonic()
+        if self._t0 is None:
+            self._t0 = now
+        p = self.params
+        if p.max_duration_s > 0 and now - self._t0 > p.max_duration_s:
+            self._finish_reason("max_duration_s reached")
+            return FrameResult("done", "max_duration_s reached", coverage_deg=self.coverage_deg)
+        if self.phase == "after":
+            return self._feed_after(rgb, now, angle_deg, source, stamp)
+        angle = self._angle(now if stamp is not None else None, angle_deg)
+        thumb = thumbnail(rgb)
+        if empty or (self.phase == "before" and self._needs_reference()):
+            return self._negative(rgb, thumb, stamp, angle, source, "before")
+        if self.phase == "object" and not self._is_new_view(thumb, angle):
+            return FrameResult("skipped", "not a new view yet", coverage_deg=self.coverage_deg)
+        if self.phase == "object" and self.done:
+            return FrameResult("done", self.message, coverage_deg=self.coverage_deg)
+        return self._segment_and_store(rgb, thumb, stamp, angle, source)
 
     def finish(self, state: str = "finished", message: str = "") -> dict:
-        """Close the sweep (finished or failed), write sweep.json and the contact sheet."""
+        """Close the sweep (finished or failed), write sweep.json and the contact sheet.
+
+        Called from another thread while a frame is being processed, it does not wait for that
+        frame (a stop_sweep service answers at once): the state changes now, and the sweep is
+        closed on disk right after the frame, which is still stored."""
+        if state not in ("finished", "failed"):
+            raise ValueError(f"state {state!r} must be 'finished' or 'failed'")
+        with self._guard:
+            if self._in_frame:
+                if self.state == "recording":
+                    self.state, self._closing = state, True
+                    self.message = message or self.message or ("sweep complete" if state == "finished" else "failed")
+                    self._status = {**self._status, "state": self.state, "message": self.message}
+                return dict(self._status)
         with self._lock:
             if self.state != "recording":
                 return self.status()
-            if state not in ("finished", "failed"):
-                raise ValueError(f"state {state!r} must be 'finished' or 'failed'")
             self.state = state
             self.message = message or self.message or ("sweep complete" if state == "finished" else "failed")
-            sheet = None
-            if self.params.contact_sheet and self.sheet_items:
-                from .contact_sheet import write_contact_sheet
-                try:
-                    sheet = str(write_contact_sheet(self.writer.path / "contact_sheet.png", self.sheet_items,
-                                                    title=f"{self.writer.label}: {self._summary()}"))
-                except OSError:
-                    sheet = None
-            self.writer.meta["segmenter"] = self.segmenter.describe()
-            self.writer.finish(state, self.message, coverage_deg=round(self.coverage_deg, 2),
-                               loop_closed=self._loop_closed, contact_sheet=sheet,
-                               frames_fed=self.seen)
-            self.contact_sheet = sheet
+            self._close()
             return self.status()
 
+    def _close(self) -> None:
+        """Write the contact sheet and the final sweep.json (the lock is held)."""
+        sheet = None
+        if self.params.contact_sheet and self.sheet_items:
+            from .contact_sheet import write_contact_sheet
+            try:
+                sheet = str(write_contact_sheet(self.writer.path / "contact_sheet.png", self.sheet_items,
+                                                title=f"{self.writer.label}: {self._summary()}"))
+            except OSError:
+                sheet = None
+        self.writer.meta["segmenter"] = self.segmenter.describe()
+        self.writer.finish(self.state, self.message, coverage_deg=round(self.coverage_deg, 2),
+                           loop_closed=self._loop_closed, contact_sheet=sheet, frames_fed=self.seen)
+        self.contact_sheet = sheet
+
     def status(self) -> dict:
-        with self._lock:
+        """Counts and state. Never waits for a frame in progress (a node's status timer shares its
+        executor with the services): meanwhile it returns the status after the previous frame."""
+        if not self._lock.acquire(blocking=False):
+            return dict(self._status)
+        try:
             c = self.writer.counts
-            return {"state": self.state, "seen": self.seen, "kept": c["kept"], "rejected": c["rejected"],
-                    "negatives": c["negatives"], "coverage_deg": round(self.coverage_deg, 2),
-                    "path": str(self.writer.path), "message": self.message, "phase": self.phase,
-                    "done": self.done}
+            self._status = {"state": self.state, "seen": self.seen, "kept": c["kept"], "rejected": c["rejected"],
+                            "negatives": c["negatives"], "coverage_deg": round(self.coverage_deg, 2),
+                            "path": str(self.writer.path), "message": self.message, "phase": self.phase,
+                            "done": self.done}
+            return dict(self._status)
+        finally:
+            self._lock.release()
 
     @property
     def coverage_deg(self) -> float:
