@@ -41,7 +41,7 @@ class CleanupParams:
                                    # GrabCut repairs only frames that disagree with their neighbour
     prior_erode: float = 0.03      # the previous mask, shrunk by this fraction of the short side,
                                    # is a "probably object" prior (shrinking stops drift)
-    max_growth: float = 1.3        # refinement may not grow the mask beyond this x max(FCN, prior)
+    max_growth: float = 2.0        # refinement may not grow the mask beyond this x max(FCN, prior)
     open_px: int = -1              # opening kernel size in px; -1 = auto (1% of the short side)
     close_px: int = -1             # closing kernel size in px; -1 = auto (2% of the short side)
     min_component_frac: float = 0.0005  # components below this image fraction are noise
@@ -178,7 +178,7 @@ def select_components(binary: np.ndarray, p: CleanupParams, prev: np.ndarray | N
             continue
         comp = labels == i
         big_near = stats[i, cv2.CC_STAT_AREA] >= p.keep_ratio * main_area and (comp & zone).any()
-        was_object = prev_ok and (comp & prev).sum() > 0.5 * comp.sum() and (comp & zone).any()
+        was_object = prev_ok and (comp & prev).sum() > 0.5 * comp.sum()  # e.g. cut off by a dark band
         if big_near or was_object:
             mask |= comp
     return mask, len(comps)
