@@ -67,7 +67,7 @@ class CaptureParams:
     # quality gates
     min_area_frac: float = _p(0.002, "mask smaller than this fraction of the frame = no object")
     max_area_frac: float = _p(0.9, "reject masks larger than this fraction of the frame")
-    max_area_jump: float = _p(0.35, "reject when the area changes by more than this fraction of the recent median")
+    max_area_jump: float = _p(0.35, "reject when the area changes by more than this fraction of the previous kept frame's")
     max_border_contact: float = _p(0.5, "reject when this fraction of the frame border is object (a mask leaking into the background)")
     max_components: int = _p(6, "reject when the FCN mask breaks into more significant blobs than this")
     min_iou_prev: float = _p(0.5, "reject when IoU with the previous kept mask is below this")
@@ -452,10 +452,10 @@ class SweepRecorder:
             return f"{q['n_components']} separate blobs (> max_components {p.max_components})"
         if self._reject_run >= p.reanchor_after or not self._areas:
             return ""
-        ref = float(np.median(self._areas[-5:]))
+        ref = self._areas[-1]  # the neighbouring view: over several steps a real object's area changes a lot
         jump = abs(q["area_frac"] - ref) / max(ref, 1e-9)
         if jump > p.max_area_jump:
-            return f"area jumped by {jump:.0%} against recent frames (> max_area_jump {p.max_area_jump})"
+            return f"area jumped by {jump:.0%} against the previous kept frame (> max_area_jump {p.max_area_jump})"
         if q["iou_prev"] is not None and q["iou_prev"] < p.min_iou_prev:
             return f"IoU {q['iou_prev']:.2f} with the previous kept mask (< min_iou_prev {p.min_iou_prev})"
         return ""
