@@ -49,7 +49,7 @@ class CaptureParams:
     torchvision_arch: str = _p("lraspp_mobilenet_v3_large", "torchvision backend architecture")
     torchvision_classes: list = _p([], "VOC class names that count as object (empty = every non-background class)")
     seg_threads: int = _p(2, "CPU threads for the segmenter (onnxruntime intra-op / torch)")
-    fcn_weight: float = _p(0.5, "fused: weight of the FCN against background evidence (0..1)")
+    fcn_weight: float = _p(0.2, "fused: weight of the FCN against background evidence (0..1)")
     bg_threshold: float = _p(25.0, "background: colour distance (grey levels) that is 50% object")
     # frame selection and revolution
     step_deg: float = _p(5.0, "keep a frame each time the turntable has turned this far")
