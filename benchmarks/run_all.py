@@ -30,7 +30,7 @@ from automask_ros.core.atomic import atomic_write_bytes  # noqa: E402
 HERE = ROOT / "benchmarks"
 RESULTS_DIR = HERE / "results"
 SHARED = ROOT.parent / "shared" / "data"
-NOT_BENCHMARKS = {"_util.py", "run_all.py", "soak.py"}  # soak: `make soak`, hours long
+NOT_BENCHMARKS = {"run_all.py", "soak.py"}  # soak: `make soak`, hours long; _*.py are helpers
 
 
 @dataclass
@@ -44,9 +44,12 @@ class Bench:
 BENCHMARKS = [
     Bench("detector_forward", ["--arch", "maskrcnn_mobilenet_v3_fpn", "--repeats", "5"], []),
     Bench("detector_node", ["--frames", "8", "--seconds", "20", "--rate", "10"], []),
+    Bench("capture_node", ["--seconds", "20"], []),
     Bench("capture_quality", ["--objects", "10,50", "--sets", "coil", "--name", "capture_quality_quick"], [],
           needs_shared=True),
-    Bench("train_paper_table", ["--variant", "plain", "--minutes", "6"], ["--variant", "both"], needs_shared=True),
+    Bench("train_paper_table",  # own work folder: a paper-table run elsewhere must not share files with it
+          ["--variant", "plain", "--minutes", "6", "--work", "bench_out/run_all/paper_table"],
+          ["--variant", "both", "--work", "bench_out/run_all/paper_table"], needs_shared=True),
 ]
 
 
@@ -122,7 +125,8 @@ def main(argv=None) -> int:
         print(f"run_all: error: unknown benchmark(s) {', '.join(unknown)}: choose from {', '.join(known)}",
               file=sys.stderr)
         return 2
-    unwired = sorted(p.stem for p in HERE.glob("*.py") if p.name not in NOT_BENCHMARKS and p.stem not in known)
+    unwired = sorted(p.stem for p in HERE.glob("*.py")
+                     if p.name not in NOT_BENCHMARKS and not p.name.startswith("_") and p.stem not in known)
     info = machine()
     rows = {name: run_one(known[name], args.full, args.timeout) for name in only}
     atomic_write_bytes(args.out, render_markdown(rows, info, args.full, unwired).encode())
