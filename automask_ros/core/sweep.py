@@ -283,6 +283,7 @@ class SweepRecorder:
                     self._in_frame, closing, self._closing = False, self._closing, False
                 if closing:  # finish() was called while this frame ran
                     self._close()
+                self._refresh_status()
 
     def _feed(self, rgb, stamp, angle_deg, source, empty) -> FrameResult:
         """feed() without the locking (the caller holds the lock)."""
@@ -354,14 +355,18 @@ class SweepRecorder:
         if not self._lock.acquire(blocking=False):
             return dict(self._status)
         try:
-            c = self.writer.counts
-            self._status = {"state": self.state, "seen": self.seen, "kept": c["kept"], "rejected": c["rejected"],
-                            "negatives": c["negatives"], "coverage_deg": round(self.coverage_deg, 2),
-                            "path": str(self.writer.path), "message": self.message, "phase": self.phase,
-                            "done": self.done}
+            self._refresh_status()
             return dict(self._status)
         finally:
             self._lock.release()
+
+    def _refresh_status(self) -> None:
+        """The status snapshot (the lock is held): taken by status() and after every frame."""
+        c = self.writer.counts
+        self._status = {"state": self.state, "seen": self.seen, "kept": c["kept"], "rejected": c["rejected"],
+                        "negatives": c["negatives"], "coverage_deg": round(self.coverage_deg, 2),
+                        "path": str(self.writer.path), "message": self.message, "phase": self.phase,
+                        "done": self.done}
 
     @property
     def coverage_deg(self) -> float:
