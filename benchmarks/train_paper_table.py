@@ -73,9 +73,10 @@ def auto_sweeps_capture(root: Path) -> str:
     """Training sweeps from the project's capture pipeline (`automask capture` on the image files)."""
     for label, obj in OBJECTS.items():
         cmd = [sys.executable, "-m", "automask_ros.cli", "capture", "--images", str(COIL / "images"),
-               "--glob", f"obj{obj}__*0.png", "--label", label, "--out", str(root)]
+               "--glob", f"obj{obj}__*0.png", "--label", label, "--out", str(root), "--sweep-id", "auto",
+               "--step-deg", "10", "--quiet"]
         subprocess.run(cmd, check=True, cwd=ROOT)
-    return "automask capture (project pipeline, default segmenter)"
+    return "automask capture --images coil100/images --glob 'objN__*0.png' (default segmenter, clean-up, gates)"
 
 
 def auto_sweeps_pipeline(root: Path) -> str:
@@ -357,6 +358,8 @@ def main() -> int:
                   "auto_mask_quality": quality, "runs": [run]}
         name = "train_paper_table" + ("" if variant == "plain" else
                                       "_clutter_nodistractors" if args.no_distractors else "_clutter")
+        if args.minutes:  # a shorter (or longer) budget than the issue's must not replace its figures
+            name += f"_{args.minutes:g}min"
         write_report(name, report)
         print(json.dumps({k: v for k, v in run.items() if k not in ("val_history",)}, indent=1), flush=True)
     print(machine())
