@@ -8,8 +8,8 @@ Each benchmark runs as its own process (nice -n 5, OMP_WAIT_POLICY=PASSIVE) with
 below; the ones that need ../shared/data are skipped, and say so, when it is absent. RESULTS.md
 gets the machine, the date, the git commit, each exact command with its wall time and exit code,
 and the benchmark's own table (the benchmarks/results/*.md it wrote, else its printed output).
-Quick runs do not overwrite the full results committed in benchmarks/results/: files changed
-there are read into RESULTS.md and then put back as they were.
+Quick runs do not overwrite the full results committed in benchmarks/results/: the files a
+benchmark declares it writes there are read into RESULTS.md and then put back as they were.
 """
 
 from __future__ import annotations
@@ -39,32 +39,43 @@ class Bench:
     quick: list[str]
     full: list[str]
     needs_shared: bool = False
+    writes: tuple[str, ...] = ()  # files in benchmarks/results/ it writes (its tables: the .md ones)
 
 
+OUT = "bench_out/run_all"  # quick runs write their JSON here, not over the committed full results
 BENCHMARKS = [
     Bench("detector_forward", ["--arch", "maskrcnn_mobilenet_v3_fpn", "--repeats", "5"], []),
-    Bench("detector_node", ["--frames", "8", "--seconds", "20", "--rate", "10"], []),
-    Bench("capture_node", ["--seconds", "20"], []),
+    Bench("detector_node", ["--frames", "8", "--seconds", "20", "--rate", "10", "--json", f"{OUT}/detector_node.json"],
+          [], writes=("detector_node.json",)),
+    Bench("capture_node", ["--seconds", "20", "--json", f"{OUT}/capture_node.json"], [], writes=("capture_node.json",)),
     Bench("capture_quality", ["--objects", "10,50", "--sets", "coil", "--name", "capture_quality_quick"], [],
-          needs_shared=True),
+          needs_shared=True, writes=("capture_quality_quick.md", "capture_quality_quick.json",
+                                     "capture_quality.md", "capture_quality.json")),
     Bench("train_paper_table",  # own work folder: a paper-table run elsewhere must not share files with it
-          ["--variant", "plain", "--minutes", "6", "--work", "bench_out/run_all/paper_table"],
-          ["--variant", "both", "--work", "bench_out/run_all/paper_table"], needs_shared=True),
+          ["--variant", "plain", "--minutes", "6", "--work", f"{OUT}/paper_table"],
+          ["--variant", "both", "--work", f"{OUT}/paper_table"], needs_shared=True,
+          writes=("train_paper_table.md", "train_paper_table.json",
+                  "train_paper_table_clutter.md", "train_paper_table_clutter.json")),
 ]
 
 
-def _snapshot() -> dict[Path, bytes]:
-    return {p: p.read_bytes() for p in RESULTS_DIR.glob("*") if p.is_file()} if RESULTS_DIR.is_dir() else {}
+def _read(names) -> dict[str, bytes | None]:
+    return {n: (RESULTS_DIR / n).read_bytes() if (RESULTS_DIR / n).is_file() else None for n in names}
 
 
 def run_one(bench: Bench, full: bool, timeout: float) -> dict:
-    """Run one benchmark; returns its command, time, exit code, output and the results it wrote."""
+    """Run one benchmark; returns its command, time, exit code, output and the tables it wrote.
+
+    Only the files the benchmark declares (bench.writes) are read, and after a quick run put
+    back as they were: other files in benchmarks/results/ belong to other runs.
+    """
     args = bench.full if full else bench.quick
     cmd = ["nice", "-n", "5", sys.executable, str(HERE / f"{bench.name}.py"), *args]
     shown = " ".join(["python", f"benchmarks/{bench.name}.py", *args])
     if bench.needs_shared and not SHARED.is_dir():
         return {"cmd": shown, "status": f"skipped: {SHARED} is absent"}
-    before = _snapshot()
+    (ROOT / OUT).mkdir(parents=True, exist_ok=True)
+    before = _read(bench.writes)
     env = dict(os.environ, OMP_WAIT_POLICY="PASSIVE", PYTHONUNBUFFERED="1")
     print(f"== {shown}", flush=True)
     start = time.monotonic()
@@ -75,18 +86,17 @@ def run_one(bench: Bench, full: bool, timeout: float) -> dict:
         code, output = "timeout", f"{exc.stdout or ''}{exc.stderr or ''}"
         output = output.decode(errors="replace") if isinstance(output, bytes) else output
     wall = time.monotonic() - start
-    after = _snapshot()
-    written = {p: data for p, data in after.items() if before.get(p) != data}
+    written = {n: data for n, data in _read(bench.writes).items() if data is not None and data != before[n]}
     if not full:  # keep the committed full results as they were
-        for path in written:
-            if path in before:
-                path.write_bytes(before[path])
+        for name in written:
+            if before[name] is None:
+                (RESULTS_DIR / name).unlink()
             else:
-                path.unlink()
+                (RESULTS_DIR / name).write_bytes(before[name])
     print(f"   exit {code} after {wall / 60:.1f} min", flush=True)
     return {"cmd": shown, "status": "ok" if code == 0 else f"failed (exit {code})", "wall_s": wall,
-            "output": output, "tables": {p.name: d.decode(errors="replace") for p, d in written.items()
-                                         if p.suffix == ".md"}}
+            "output": output, "tables": {n: d.decode(errors="replace") for n, d in written.items()
+                                         if n.endswith(".md")}}
 
 
 def render_markdown(rows: dict[str, dict], info: dict, full: bool, unwired: list[str]) -> str:
