@@ -1,7 +1,9 @@
 """Blob clean-up of a foreground probability map (OpenCV): one object mask plus quality figures.
 
 Steps, each there for a failure seen on real sweeps:
-  1. threshold: Otsu on the probability (clamped) or a fixed value.
+  1. threshold: a fixed value (0.5) or Otsu on the probability (clamped). Otsu was the first
+     default; it gained nothing on COIL once the temporal repair existed, and on fused maps it
+     picked 0.15-0.2 and let background clutter in.
   2. temporal repair: when that mask disagrees with the previous frame's (IoU < consistent_iou),
      first hysteresis (pixels above the threshold seed the object, connected pixels above
      `low_ratio` x threshold join it: U^2-Net often gives a whole side of an object a grey 0.2-0.4
@@ -10,8 +12,9 @@ Steps, each there for a failure seen on real sweeps:
      rest of the frame a background model, and a graph cut recovers object parts the FCN left at 0 (a cup's white lower half)
      and drops background it claimed. The previous mask is only a "probably object" prior, so
      a past mistake is re-judged by colour in every frame instead of being copied forward. A
-     repair is kept only when it agrees better with the previous mask. With no previous mask
-     (the first frame) hysteresis is always on.
+     repair is kept only when it agrees better with the previous mask. The first frame (no
+     previous mask) gets the plain threshold: a collapsed first mask heals at the next frame,
+     since a good plain mask is never replaced by a repair that agrees better with a bad one.
   3. morphological open (specks) and close (cracks).
   4. connected components: keep the object's component, the one inside the turntable ROI and
      overlapping the previous frame's mask, not blindly the largest; keep big nearby pieces too.
@@ -30,7 +33,7 @@ import numpy as np
 
 @dataclass
 class CleanupParams:
-    threshold: str = "otsu"        # "otsu" or a fixed probability such as "0.5"
+    threshold: str = "0.5"         # a fixed probability, or "otsu" (clamped to otsu_min..otsu_max)
     otsu_min: float = 0.15         # Otsu's threshold is clamped to [otsu_min, otsu_max]
     otsu_max: float = 0.6
     low_ratio: float = 0.5         # hysteresis: grow into pixels >= low_ratio * threshold (1 = off)
@@ -277,8 +280,8 @@ def cleanup(prob: np.ndarray, params: CleanupParams | dict | None = None, *,
             score = mask_iou(candidate, prev_mask)
             if score > agree:
                 binary, agree = candidate, score
-    else:
-        binary, t = binarize(prob, p)
+    else:  # no context: the plain threshold (hysteresis would let weak clutter in unchecked)
+        binary, t = binarize(prob, p, hysteresis=False)
     open_k = _odd(p.open_px if p.open_px >= 0 else 0.01 * short)
     close_k = _odd(p.close_px if p.close_px >= 0 else 0.02 * short)
     u8 = binary.astype(np.uint8)

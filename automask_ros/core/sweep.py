@@ -77,7 +77,7 @@ class CaptureParams:
     negatives_after: int = _p(0, "empty-turntable frames to store after the revolution (object removed)")
     after_timeout_s: float = _p(10.0, "stop waiting for the after-negatives after this long")
     # clean-up (core/cleanup.py)
-    threshold: str = _p("otsu", "probability threshold: otsu or a fixed value such as 0.5")
+    threshold: str = _p("0.5", "probability threshold: a fixed value, or otsu")
     otsu_min: float = _p(0.15, "Otsu threshold lower clamp")
     otsu_max: float = _p(0.6, "Otsu threshold upper clamp")
     low_ratio: float = _p(0.5, "hysteresis: grow into pixels above low_ratio x threshold (1 = off)")
