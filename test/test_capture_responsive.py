@@ -57,3 +57,28 @@ def test_status_and_finish_do_not_wait_for_the_frame_in_progress(tmp_path):
     assert sweep.meta["state"] == "finished" and sweep.meta["message"] == "stopped"
     assert len(sweep.images) == recorder.status()["kept"] + recorder.status()["negatives"]
     assert sweep.meta["frames_fed"] == 2  # closed after the in-flight frame, which counts
+
+
+def test_an_error_handler_that_fails_too_does_not_kill_the_frame_worker():
+    """On a full disk the capture node's error handler (closing the sweep as failed) fails as
+    well; the worker thread must survive it, or the node would never process a frame again."""
+    from automask_ros.core.latest import LatestWorker
+
+    seen = []
+
+    def handle(item):
+        if item == "bad":
+            raise OSError(28, "No space left on device")
+        seen.append(item)
+
+    def on_error(exc):
+        raise OSError(28, "No space left on device (writing sweep.json)")
+
+    worker = LatestWorker(handle, on_error=on_error)
+    worker.submit("bad")
+    assert worker.wait_idle()
+    worker.submit("good")
+    assert worker.wait_idle()
+    worker.stop()
+    assert seen == ["good"]
+    assert worker.stats.errors == 1 and "sweep.json" in worker.stats.last_error

@@ -86,7 +86,10 @@ class LatestWorker:
                 self.stats.errors += 1
                 self.stats.last_error = str(exc)
                 if self._on_error is not None:
-                    self._on_error(exc)
+                    try:
+                        self._on_error(exc)
+                    except Exception as again:  # e.g. a full disk fails the error report too
+                        self.stats.last_error = f"{exc}; then in on_error: {again}"
             finally:
                 with self._cond:
                     self._busy = False
