@@ -5,6 +5,7 @@
 - Writes fail mid-sweep (the node's file-size limit is lowered under it with prlimit, which
   stops root too; chmod does not): a clear error, state failed, earlier frames intact, and the
   node keeps serving.
+- The disk fills mid-sweep (a small tmpfs, where mounting is allowed): the same.
 
 The silent camera (timeout and a clear status) is test_capture_node.py::
 test_silent_camera_fails_the_sweep_with_a_clear_status; it is not repeated here.
@@ -15,6 +16,7 @@ from __future__ import annotations
 import json
 import os
 import resource
+import shutil
 import signal
 import subprocess
 import sys
@@ -174,4 +176,50 @@ def test_failing_writes_fail_the_sweep_clearly_and_keep_earlier_frames(capture):
     capture["statuses"].clear()
     status = feed(capture, [0, 1, 2])
     assert status.state == "recording" and status.sweep_path == again.sweep_path and status.frames_seen >= 3
+    assert call(capture, "stop", Trigger.Request()).success
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A 4 MiB tmpfs (root with CAP_SYS_ADMIN, as on this project's machines and containers)."""
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    if shutil.which("mount") is None or subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(disk)], capture_output=True).returncode:
+        pytest.skip("cannot mount a tmpfs here (needs CAP_SYS_ADMIN); the prlimit test covers failing writes")
+    yield disk
+    subprocess.run(["umount", "-l", str(disk)], check=False)
+
+
+def test_a_full_disk_fails_the_sweep_clearly_and_the_node_records_again_elsewhere(capture, small_disk):
+    r = call(capture, "start", StartSweep.Request(label="mug", dataset_root=str(small_disk)))
+    assert r.success, r.message
+    from pathlib import Path
+    path = Path(r.sweep_path)
+    status = feed(capture, list(range(3)))
+    before = committed(path)
+    assert status.state == "recording" and before >= 2
+    free = os.statvfs(small_disk)
+    json_size = sum((path / n).stat().st_size for n in ("annotations.json", "sweep.json"))
+    ballast = free.f_bavail * free.f_frsize - 2 * json_size - 16384  # leave room for the JSON only
+    (small_disk / "ballast").write_bytes(b"\0" * max(0, ballast))
+    for i in range(3, len(FRAMES)):
+        publish(capture, i)
+        last = wait_status(capture, lambda s, n=i + 1: s.frames_seen >= n or s.state != "recording", 60)
+        if last.state != "recording":
+            break
+    failed = wait_status(capture, lambda s: s.state == "failed", 10)
+    assert "cannot write" in failed.message and "free disk space" in failed.message, failed.message
+    assert capture["proc"].poll() is None, "the node must survive a full disk"
+    assert validate_sweep(path) == []  # atomic writes: the JSON on disk is a complete older version
+    sweep = load_sweep(path)
+    assert len(sweep.images) >= before
+    for image in sweep.images:
+        assert sweep.read_image(image).shape == (240, 320, 3)
+    # the frame worker survived: a sweep on another disk records frames again
+    again = call(capture, "start", StartSweep.Request(label="mug", dataset_root=str(small_disk.parent / "other")))
+    assert again.success, again.message
+    capture["statuses"].clear()
+    status = feed(capture, [0, 1, 2])
+    assert status.sweep_path == again.sweep_path and status.frames_seen >= 3 and status.frames_kept >= 1
     assert call(capture, "stop", Trigger.Request()).success
