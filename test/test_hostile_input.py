@@ -27,7 +27,7 @@ from trainutil import draw  # noqa: E402
 from automask_ros.core import image_codec  # noqa: E402
 from automask_ros.core.bundle import BundleError, load_bundle, read_bundle_meta, save_bundle  # noqa: E402
 from automask_ros.core.dataset import (DatasetError, SweepWriter, load_sweep, sanitize_label,  # noqa: E402
-                                       validate_sweep)
+                                       sweep_stats, validate_sweep)
 from automask_ros.core.image_codec import ENCODINGS, MAX_PIXELS, ImageCodecError  # noqa: E402
 from automask_ros.core.model import build_model  # noqa: E402
 
@@ -153,6 +153,10 @@ def check_dataset_readers(path: Path) -> None:
             assert target.is_relative_to(sweep.path.resolve()), image["file_name"]
     problems = validate_sweep(path)
     assert isinstance(problems, list) and all(isinstance(p, str) for p in problems)
+    try:  # `automask dataset stats`
+        json.dumps(sweep_stats(path))
+    except DatasetError:
+        pass
 
 
 @FUZZ

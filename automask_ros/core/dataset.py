@@ -224,6 +224,10 @@ def _is_int(value) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
+def _is_number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and value == value  # not NaN
+
+
 MAX_PIXELS = 64_000_000  # as core/image_codec: a larger image entry is a corrupt file, not a camera
 
 
@@ -318,16 +322,20 @@ def validate_sweep(path: str | Path) -> list[str]:
 
 
 def sweep_stats(path: str | Path) -> dict:
-    """Counts and mask figures of one sweep, for `automask dataset stats`."""
+    """Counts and mask figures of one sweep, for `automask dataset stats`.
+
+    Optional figures (area, angle, rejections) that a hand-edited file holds in the wrong type
+    are left out of the figures rather than crashing the report."""
     sweep = load_sweep(path)
     positives = [i for i in sweep.images if not i.get("negative")]
-    areas = [a["area"] / (img["width"] * img["height"])
-             for a in sweep.coco["annotations"]
-             for img in (next(i for i in sweep.images if i["id"] == a["image_id"]),)]
-    angles = sorted(i["angle_deg"] for i in positives if i.get("angle_deg") is not None)
+    by_id = {i["id"]: i for i in sweep.images}
+    areas = [a["area"] / (by_id[a["image_id"]]["width"] * by_id[a["image_id"]]["height"])
+             for a in sweep.coco["annotations"] if _is_number(a.get("area"))]
+    angles = sorted(i["angle_deg"] for i in positives if _is_number(i.get("angle_deg")))
     reasons: dict[str, int] = {}
-    for r in sweep.meta.get("rejected", []):
-        key = str(r.get("reason", "")).split(" (")[0]
+    rejected = sweep.meta.get("rejected") if isinstance(sweep.meta.get("rejected"), list) else []
+    for r in rejected:
+        key = str(r.get("reason", "") if isinstance(r, dict) else "").split(" (")[0]
         key = re.sub(r"\d+(\.\d+)?%?", "N", key)
         reasons[key] = reasons.get(key, 0) + 1
     sizes = sorted({(i["width"], i["height"]) for i in sweep.images})
@@ -335,7 +343,7 @@ def sweep_stats(path: str | Path) -> dict:
         "path": str(sweep.path), "label": sweep.label, "state": sweep.meta.get("state"),
         "images": len(sweep.images), "positives": len(positives),
         "negatives": len(sweep.images) - len(positives), "annotations": len(sweep.coco["annotations"]),
-        "rejected": len(sweep.meta.get("rejected", [])), "rejection_reasons": reasons,
+        "rejected": len(rejected), "rejection_reasons": reasons,
         "image_sizes": [f"{w}x{h}" for w, h in sizes],
         "mask_area_frac": {"min": round(min(areas), 4), "median": round(float(np.median(areas)), 4),
                            "max": round(max(areas), 4)} if areas else None,
