@@ -32,6 +32,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--capture-rate", type=float, default=0.5,
                    help="frames/s played to the capture node (default 0.5: the FCN takes ~1.4 s a frame here)")
     p.add_argument("--detect-rate", type=float, default=2.0, help="frames/s played to the detector node")
+    p.add_argument("--segmenter", default="u2net",
+                   help="capture node segmenter (default u2net: the sweep starts with the object in view, "
+                        "so there is no empty frame for background or fused)")
     p.add_argument("--score-threshold", type=float, default=0.5, help="detector node score threshold")
     p.add_argument("--external-nodes", action="store_true",
                    help="drive nodes that already run (demo.launch.py) instead of starting them here")
@@ -61,7 +64,7 @@ def run(args) -> int:
                        label=args.label, minutes=args.minutes, epochs=args.epochs,
                        capture_rate_hz=args.capture_rate, detect_rate_hz=args.detect_rate,
                        external_nodes=args.external_nodes,
-                       score_threshold=args.score_threshold)
+                       score_threshold=args.score_threshold, segmenter=args.segmenter)
     try:
         path = run_demo(opts)
     except DemoError as exc:

@@ -44,6 +44,8 @@ class DemoOptions:
     external_nodes: bool = False     # drive nodes started elsewhere (demo.launch.py)
     train_threads: int = 2
     score_threshold: float = 0.5     # detector node
+    segmenter: str = "u2net"         # capture node: the sweeps start with the object in view, so
+                                     # there is no empty-turntable frame to learn a background from
 
 
 def node_settings(opts: DemoOptions, data: DemoData, out: Path) -> dict[str, dict]:
@@ -54,7 +56,8 @@ def node_settings(opts: DemoOptions, data: DemoData, out: Path) -> dict[str, dic
     if data.backgrounds:
         trainer["backgrounds"] = str(data.backgrounds)
     return {"player_node": {"autostart": False},
-            "capture_node": {"dataset_root": str(out / "dataset"), "camera_timeout_s": 60.0},
+            "capture_node": {"dataset_root": str(out / "dataset"), "camera_timeout_s": 60.0,
+                             "segmenter": opts.segmenter},
             "trainer_node": trainer,
             "detector_node": {"score_threshold": float(opts.score_threshold)}}
 
