@@ -56,8 +56,9 @@ def node_settings(opts: DemoOptions, data: DemoData, out: Path) -> dict[str, dic
     if data.backgrounds:
         trainer["backgrounds"] = str(data.backgrounds)
     return {"player_node": {"autostart": False},
+            # the played sweeps start with the object in view: no empty-turntable frame to expect
             "capture_node": {"dataset_root": str(out / "dataset"), "camera_timeout_s": 60.0,
-                             "segmenter": opts.segmenter},
+                             "segmenter": opts.segmenter, "empty_frames": 0},
             "trainer_node": trainer,
             "detector_node": {"score_threshold": float(opts.score_threshold)}}
 
