@@ -57,3 +57,15 @@ def values(node: Node, params: list[Param]) -> dict[str, Any]:
             value = []
         out[p.name] = [v for v in value if v] if p.string_list else value
     return out
+
+
+def markdown_table(params: list[Param]) -> str:
+    """A parameter reference table (docs/parameters.md is generated from the nodes' lists)."""
+    rows = ["| parameter | default | range | meaning |", "|---|---|---|---|"]
+    for p in params:
+        span = "" if p.min is None and p.max is None else \
+            f"{'' if p.min is None else p.min} .. {'' if p.max is None else p.max}"
+        default = '""' if p.default == "" else p.default
+        note = " (read-only)" if p.read_only else ""
+        rows.append(f"| `{p.name}` | `{default}` | {span} | {p.description}{note} |")
+    return "\n".join(rows)
