@@ -51,6 +51,20 @@ def test_angle_sweep_keeps_one_revolution_with_good_masks(tmp_path, sweep_frames
         rec.feed(sweep_frames[3].rgb)
 
 
+def test_an_angle_that_arrives_after_the_object_does_not_break_the_sweep(tmp_path, sweep_frames):
+    """A turntable encoder that starts late: the first object frames have no angle."""
+    rec = recorder(tmp_path, step_deg=30)
+    late = [f for f in sweep_frames if not f.is_empty]
+    for k, f in enumerate(late):
+        r = rec.feed(f.rgb, f.stamp, angle_deg=None if k < 2 else f.angle_deg, source=k)
+        assert r.status in ("kept", "skipped", "rejected", "negative", "done")
+        if rec.done:
+            break
+    status = rec.finish()
+    assert status["kept"] >= 8 and status["state"] == "finished"
+    assert validate_sweep(status["path"]) == []
+
+
 def test_time_based_angle_and_max_frames(tmp_path, sweep_frames):
     # 24 views, 0.5 s apart, from t=1.0: one turn = 12 s; step 45 deg = every 3rd view
     rec = recorder(tmp_path, step_deg=45, turntable_period_s=12.0, max_frames=5)

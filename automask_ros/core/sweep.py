@@ -393,6 +393,9 @@ class SweepRecorder:
             return None
         if self.phase != "object":
             return a  # raw; the zero is set when the object phase starts
+        if self._angle_last is None:  # the angle became known only after the object appeared
+            self._angle0 = self._angle_last = a
+            return self._unwrapped
         step = (a - self._angle_last + 180.0) % 360.0 - 180.0 if angle_deg is not None else a - self._angle_last
         self._angle_last = a
         self._unwrapped += abs(step)
