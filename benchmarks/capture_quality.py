@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import hashlib
 import json
 import os
 import platform
@@ -363,7 +362,7 @@ def main(argv=None):
         frames = list(squirrel_sweep())
         res = evaluate_sweep(frames, border_reference([f[1] for f in frames]), live, backends)
         report["sets"]["squirrel"] = {"squirrel": summarise(res)}
-        print(f"squirrel: " + ", ".join(f"{k} {v['median']:.3f}/{v['p10']:.3f}"
+        print("squirrel: " + ", ".join(f"{k} {v['median']:.3f}/{v['p10']:.3f}"
                                         for k, v in report["sets"]["squirrel"]["squirrel"].items()), flush=True)
     for set_name, sweep_fn, ref_fn in (("coil", coil_sweep, None), ("clutter", clutter_sweep, clutter_reference)):
         if set_name not in sets:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 
@@ -18,7 +17,7 @@ from automask_ros.core.bundle import BundleError, load_bundle, read_bundle_meta,
 from automask_ros.core.data import load_sweeps, split_by_view  # noqa: E402
 from automask_ros.core.dataset import DatasetError, SweepWriter  # noqa: E402
 from automask_ros.core.model import ModelError, build_model  # noqa: E402
-from automask_ros.core.train import TrainConfig, TrainError, train  # noqa: E402
+from automask_ros.core.train import TrainConfig, train  # noqa: E402
 
 TINY = dict(min_size=64, max_size=96, threads=1, holdout_every=4)
 

@@ -18,7 +18,6 @@ change (only near-duplicates are thinned). Empty-turntable frames before the obj
 
 from __future__ import annotations
 
-import math
 import threading
 import time
 from dataclasses import asdict, dataclass, field, fields

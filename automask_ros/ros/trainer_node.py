@@ -30,7 +30,7 @@ PARAMS = [
     Param("base_model", "", "default initial weights: none, coco, a weights file or a bundle folder"),
     Param("epochs", 0, "default epochs; 0 = the preset's", 0, 100000),
     Param("max_minutes", 0.0, "default wall-clock budget in minutes; 0 = none", 0.0, 1e6),
-    Param("backgrounds", "", "folder of photos for copy-paste augmentation; empty = sweep negatives"),
+    Param("backgrounds", "", "folder of photos for copy-paste augmentation; empty = no copy-paste"),
     Param("device", "auto", "auto (CUDA when present), cpu or cuda[:N]"),
     Param("holdout_every", 6, "every k-th kept view of each sweep is held out for evaluation", 0, 1000),
     Param("min_size", 0, "training image short side; 0 = the preset's", 0, 4096),
