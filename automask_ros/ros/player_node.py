@@ -9,8 +9,6 @@ Stands in for a camera (and turntable encoder) in the demo and in tests: frames 
 
 from __future__ import annotations
 
-import rclpy
-from rclpy.executors import MultiThreadedExecutor
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
 from sensor_msgs.msg import Image
@@ -20,6 +18,7 @@ from std_srvs.srv import Trigger
 from automask_ros.core.playback import Playlist
 from automask_ros.ros.image_conversion import rgb_to_imgmsg
 from automask_ros.ros.params import Param, declare, values
+from automask_ros.ros.spin import spin_node
 
 PARAMS = [
     Param("images", "", "folder of frames to publish, in natural order (empty = wait for ~/play)"),
@@ -127,20 +126,4 @@ class PlayerNode(Node):
 
 
 def main(args=None) -> int:
-    rclpy.init(args=args)
-    try:
-        node = PlayerNode()
-    except (ValueError, FileNotFoundError) as exc:
-        print(f"player_node: error: {exc}")
-        rclpy.try_shutdown()
-        return 2
-    executor = MultiThreadedExecutor(num_threads=2)
-    executor.add_node(node)
-    try:
-        executor.spin()
-    except (KeyboardInterrupt, rclpy.executors.ExternalShutdownException):
-        pass
-    finally:
-        node.destroy_node()
-        rclpy.try_shutdown()
-    return 0
+    return spin_node(PlayerNode, args, threads=2)

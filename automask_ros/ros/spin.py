@@ -15,7 +15,8 @@ def spin_node(node_factory, args=None, threads: int = 2) -> int:
     try:
         node = node_factory()
     except (ValueError, FileNotFoundError) as exc:
-        print(f"error: {exc}")
+        name = getattr(node_factory, "__name__", "node")
+        print(f"{name}: error: {exc}")
         rclpy.try_shutdown()
         return 2
     executor = MultiThreadedExecutor(num_threads=threads)
