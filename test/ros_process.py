@@ -38,3 +38,14 @@ def last_json(proc: subprocess.Popen, timeout: float = 60.0) -> dict:
     if proc.returncode != 0 or not lines:
         raise RuntimeError(f"exit {proc.returncode}; stderr: {err[-2000:]}")
     return json.loads(lines[-1])
+
+
+def stop(proc: subprocess.Popen, timeout: float = 30.0) -> None:
+    """SIGTERM, then SIGKILL if the process has not exited within `timeout` (a loaded machine
+    can take several seconds to tear down torch and DDS)."""
+    proc.terminate()
+    try:
+        proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(10)

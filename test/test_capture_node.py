@@ -22,7 +22,7 @@ from automask.srv import StartSweep
 from automask_ros.core.dataset import load_sweep, validate_sweep
 from automask_ros.core.render import render_sweep
 from automask_ros.ros.image_conversion import rgb_to_imgmsg
-from ros_process import ROOT
+from ros_process import ROOT, stop
 
 pytestmark = [pytest.mark.ros, pytest.mark.slow]
 
@@ -52,8 +52,7 @@ def capture(tmp_path_factory):
     yield ctx
     node.destroy_node()
     rclpy.shutdown()
-    proc.terminate()
-    proc.wait(10)
+    stop(proc)
 
 
 def call(ctx, client, request, timeout=30.0):

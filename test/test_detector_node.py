@@ -27,7 +27,7 @@ from automask_ros.core.bundle import save_bundle
 from automask_ros.core.model import build_model
 from automask_ros.core.render import render_sweep
 from automask_ros.ros.image_conversion import rgb_to_imgmsg
-from ros_process import ROOT
+from ros_process import ROOT, stop
 
 pytestmark = [pytest.mark.ros, pytest.mark.slow]
 ARCH = "maskrcnn_mobilenet_v3_fpn"
@@ -74,8 +74,7 @@ def detector(tmp_path_factory):
     yield ctx
     node.destroy_node()
     rclpy.shutdown()
-    proc.terminate()
-    proc.wait(10)
+    stop(proc)
 
 
 FRAME = next(render_sweep("mug", n_frames=4, size=(160, 120), seed=2, empty_frames=0)).rgb

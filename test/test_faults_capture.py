@@ -35,7 +35,7 @@ from automask.srv import StartSweep
 from automask_ros.core.dataset import load_sweep, validate_sweep
 from automask_ros.core.render import render_sweep
 from automask_ros.ros.image_conversion import rgb_to_imgmsg
-from ros_process import ROOT
+from ros_process import ROOT, stop
 
 pytestmark = [pytest.mark.ros, pytest.mark.slow]
 FRAMES = list(render_sweep("mug", n_frames=12, size=(320, 240), seed=5, empty_frames=1))
@@ -70,8 +70,7 @@ def capture(ros, tmp_path):
     yield ctx
     node.destroy_node()
     if proc.poll() is None:
-        proc.terminate()
-        proc.wait(15)
+        stop(proc)
 
 
 def call(ctx, client, request, timeout=30.0):

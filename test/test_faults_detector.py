@@ -27,7 +27,7 @@ from automask_ros.core.bundle import save_bundle
 from automask_ros.core.model import build_model
 from automask_ros.core.render import render_sweep
 from automask_ros.ros.image_conversion import rgb_to_imgmsg
-from ros_process import ROOT
+from ros_process import ROOT, stop
 
 pytestmark = [pytest.mark.ros, pytest.mark.slow]
 ARCH = "maskrcnn_mobilenet_v3_fpn"
@@ -110,8 +110,7 @@ def test_a_bundle_replaced_while_loading_never_replaces_the_serving_model(tmp_pa
     finally:
         node.destroy_node()
         rclpy.shutdown()
-        proc.terminate()
-        proc.wait(15)
+        stop(proc)
 
     # throughout: answers never stopped for long, and every answer came from one whole model
     times = [t for t, _ in got]

@@ -10,7 +10,7 @@ import rclpy
 from rclpy.parameter import Parameter, parameter_value_to_python
 from rclpy.parameter_client import AsyncParameterClient
 
-from ros_process import ROOT
+from ros_process import ROOT, stop
 
 pytestmark = pytest.mark.ros
 
@@ -26,8 +26,7 @@ def detector_process(tmp_path):
          "-p", "score_threshold:=0.25"],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=dict(os.environ))
     yield proc
-    proc.terminate()
-    proc.wait(10)
+    stop(proc)
 
 
 def _call(node, future, timeout=20.0):

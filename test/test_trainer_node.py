@@ -17,7 +17,7 @@ from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 
 from automask.action import Train
 from automask.msg import ModelInfo
-from ros_process import ROOT
+from ros_process import ROOT, stop
 from trainutil import make_sweep
 
 pytestmark = [pytest.mark.ros, pytest.mark.slow]
@@ -43,8 +43,7 @@ def trainer(tmp_path_factory):
     yield {"node": node, "client": client, "data": data, "tmp": tmp, "topic": topic, "proc": proc}
     node.destroy_node()
     rclpy.shutdown()
-    proc.terminate()
-    proc.wait(10)
+    stop(proc)
 
 
 def spin_until(node, future, timeout):
