@@ -5,7 +5,6 @@ requests get clear answers and the node keeps serving; a silent camera fails the
 import os
 import subprocess
 import sys
-import time
 import uuid
 
 import pytest
@@ -22,6 +21,7 @@ from automask.srv import StartSweep
 from automask_ros.core.dataset import load_sweep, validate_sweep
 from automask_ros.core.render import render_sweep
 from automask_ros.ros.image_conversion import rgb_to_imgmsg
+from capture_client import call, wait_status
 from ros_process import ROOT, stop
 
 pytestmark = [pytest.mark.ros, pytest.mark.slow]
@@ -53,22 +53,6 @@ def capture(tmp_path_factory):
     node.destroy_node()
     rclpy.shutdown()
     stop(proc)
-
-
-def call(ctx, client, request, timeout=30.0):
-    future = ctx[client].call_async(request)
-    rclpy.spin_until_future_complete(ctx["node"], future, timeout_sec=timeout)
-    assert future.done(), f"{client} did not answer within {timeout} s"
-    return future.result()
-
-
-def wait_status(ctx, predicate, timeout):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        rclpy.spin_once(ctx["node"], timeout_sec=0.05)
-        if ctx["statuses"] and predicate(ctx["statuses"][-1]):
-            return ctx["statuses"][-1]
-    raise AssertionError(f"status never matched; last: {ctx['statuses'][-1] if ctx['statuses'] else None}")
 
 
 def test_bad_requests_get_clear_answers(capture):

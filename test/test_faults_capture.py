@@ -35,6 +35,7 @@ from automask.srv import StartSweep
 from automask_ros.core.dataset import load_sweep, validate_sweep
 from automask_ros.core.render import render_sweep
 from automask_ros.ros.image_conversion import rgb_to_imgmsg
+from capture_client import call, wait_status
 from ros_process import ROOT, stop
 
 pytestmark = [pytest.mark.ros, pytest.mark.slow]
@@ -71,23 +72,6 @@ def capture(ros, tmp_path):
     node.destroy_node()
     if proc.poll() is None:
         stop(proc)
-
-
-def call(ctx, client, request, timeout=30.0):
-    future = ctx[client].call_async(request)
-    rclpy.spin_until_future_complete(ctx["node"], future, timeout_sec=timeout)
-    assert future.done(), f"{client} did not answer within {timeout} s"
-    return future.result()
-
-
-def wait_status(ctx, predicate, timeout):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        rclpy.spin_once(ctx["node"], timeout_sec=0.05)
-        if ctx["statuses"] and predicate(ctx["statuses"][-1]):
-            return ctx["statuses"][-1]
-    log = (ctx["tmp"] / "node.log").read_text()[-1500:]
-    raise AssertionError(f"status never matched; last: {ctx['statuses'][-1] if ctx['statuses'] else None}\n{log}")
 
 
 def publish(ctx, i):
