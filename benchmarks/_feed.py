@@ -72,3 +72,12 @@ class Feeder:
                     on_tick(now - start)
                 next_sample += self.sample_period_s
             rclpy.spin_once(self.node, timeout_sec=max(0.0, min(next_send, next_sample) - time.monotonic()))
+
+
+def write_result(path: Path, result: dict) -> None:
+    """Write a benchmark's JSON result and say where."""
+    import json
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(result, indent=1))
+    print(f"wrote {path}")

@@ -11,7 +11,6 @@ and the node's RSS and thread count sampled every second (they must stay flat).
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import tempfile
 import time
@@ -23,7 +22,7 @@ from rclpy.qos import qos_profile_sensor_data
 from sensor_msgs.msg import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _feed import Feeder, growth, start_node  # noqa: E402
+from _feed import Feeder, growth, start_node, write_result  # noqa: E402
 from _util import ROOT, machine, print_machine  # noqa: E402
 
 from automask.msg import SweepStatus  # noqa: E402
@@ -92,9 +91,7 @@ def main(argv=None) -> int:
         rclpy.try_shutdown()
         proc.terminate()
         proc.wait(10)
-    args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps(r, indent=1))
-    print(f"wrote {args.json}")
+    write_result(args.json, r)
     return 0
 
 

@@ -15,7 +15,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 import sys
@@ -25,14 +24,13 @@ import uuid
 from pathlib import Path
 
 import rclpy
-import torch
 from rclpy.parameter import Parameter
 from rclpy.parameter_client import AsyncParameterClient
 from rclpy.qos import qos_profile_sensor_data
 from sensor_msgs.msg import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _feed import Feeder, growth, start_node  # noqa: E402
+from _feed import Feeder, growth, start_node, write_result  # noqa: E402
 from _util import ROOT, machine, print_machine  # noqa: E402
 from detector_forward import raw_forward_fn, scene, untrained_bundle  # noqa: E402
 
@@ -154,12 +152,9 @@ def main(argv=None) -> int:
         rclpy.try_shutdown()
         proc.terminate()
         proc.wait(10)
-    args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps(results, indent=1))
-    print(f"wrote {args.json}")
+    write_result(args.json, results)
     return 0
 
 
 if __name__ == "__main__":
-    torch.set_num_threads(max(1, torch.get_num_threads()))
     sys.exit(main())
