@@ -180,4 +180,4 @@ class CaptureNode(Node):
 
 
 def main(args=None) -> int:
-    return spin_node(CaptureNode, args, threads=2)
+    return spin_node(CaptureNode, args)

@@ -162,4 +162,4 @@ class DetectorNode(Node):
 
 
 def main(args=None) -> int:
-    return spin_node(DetectorNode, args, threads=2)
+    return spin_node(DetectorNode, args)

@@ -126,4 +126,4 @@ class PlayerNode(Node):
 
 
 def main(args=None) -> int:
-    return spin_node(PlayerNode, args, threads=2)
+    return spin_node(PlayerNode, args)
