@@ -168,3 +168,8 @@ def test_hot_reload_keeps_the_old_model_on_a_bad_bundle_then_swaps(detector):
 def test_diagnostics_report_rates_and_drops(detector):
     spin_for(detector, lambda: any(kv.key == "frames_processed" and int(kv.value) > 0
                                    for s in detector["got"]["diag"] for kv in s.values), 10)
+    figures = {kv.key: kv.value for kv in detector["got"]["diag"][-1].values}
+    assert {"rate_hz", "latency_p99_ms", "frames_received", "frames_dropped", "drop_rate"} <= set(figures)
+    # receipt -> publish contains the model forward, so the overhead ratio is at least 1
+    assert 0 < float(figures["model_forward_p50_ms"]) <= float(figures["latency_p50_ms"])
+    assert float(figures["overhead_ratio_p50"]) >= 1.0

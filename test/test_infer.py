@@ -8,6 +8,8 @@ neighbour) reach the network as the very same tensor: every box must then come b
 exactly that factor and every mask must land on the matching source pixels.
 """
 
+import time
+
 import numpy as np
 import pytest
 import torch
@@ -75,7 +77,9 @@ def test_boxes_and_masks_land_on_source_pixels(bundle, frame, k):
 def test_batch_gives_the_same_instances_as_single_frames(bundle, frame):
     det = Detector(bundle, device="cpu", max_instances=10)
     other = next(R.render_sweep("box", n_frames=4, size=(97, 61), seed=2, empty_frames=0)).rgb
+    start = time.perf_counter()
     batched = det.detect_batch([frame, other])
+    assert 0 < det.last_model_s < time.perf_counter() - start  # model() alone, for the node's overhead ratio
     for rgb, got in zip([frame, other], batched):
         single = det.detect(rgb)
         assert len(single) == len(got)

@@ -10,6 +10,7 @@ score and mask thresholds, per-class NMS, a top-k limit, a class filter and batc
 from __future__ import annotations
 
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Sequence
@@ -87,6 +88,7 @@ class Detector:
         self.nms_iou = nms_iou
         self.max_instances = max_instances
         self.classes = classes
+        self.last_model_s = float("nan")  # time inside model() on the last call: the node's overhead baseline
 
     # ------------------------------------------------------------------ settings
     @property
@@ -170,7 +172,12 @@ class Detector:
         if not tensors:
             return []
         with torch.inference_mode(), torch.autocast("cuda", dtype=torch.float16, enabled=self.fp16):
-            return self.model(tensors)
+            start = time.perf_counter()
+            outputs = self.model(tensors)
+            if self.device.type == "cuda":
+                torch.cuda.synchronize(self.device)  # the results are copied to the host right after anyway
+            self.last_model_s = time.perf_counter() - start
+            return outputs
 
     def detect(self, rgb: np.ndarray) -> list[Instance]:
         return self.detect_batch([rgb])[0]

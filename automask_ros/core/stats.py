@@ -19,6 +19,10 @@ class RollingStats:
         self._latency.append(latency_s)
         self._times.append(time.monotonic() if now is None else now)
 
+    def median(self) -> float:
+        """Median of the kept values (any unit: the detector also keeps per-frame ratios here)."""
+        return float(np.median(self._latency)) if self._latency else float("nan")
+
     def summary(self) -> dict:
         lat = np.asarray(self._latency, float)
         times = np.asarray(self._times, float)
