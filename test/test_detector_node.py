@@ -7,7 +7,9 @@ test_infer.py): with score_threshold 0 they still return instances, which is all
 checks here need. The demo end-to-end test covers a trained model finding the right object.
 """
 
+import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -151,6 +153,21 @@ def test_bad_frames_are_skipped_and_the_node_keeps_running(detector):
     log = (detector["tmp"] / "node.log").read_text()
     assert "unsupported image encoding 'yuv422'" in log
     assert log.count("frame skipped") <= 2, "bad frames are logged once per period, not per frame"
+
+
+def test_missing_path_and_wrong_architecture_are_logged_and_the_old_model_serves(detector):
+    tmp = detector["tmp"]
+    wrong = tmp / "wrong_arch"  # mobilenet weights under a model.json that says resnet50
+    shutil.copytree(detector["a"], wrong)
+    meta = json.loads((wrong / "model.json").read_text())
+    (wrong / "model.json").write_text(json.dumps({**meta, "arch": "maskrcnn_resnet50_fpn_v2"}))
+    cases = ((tmp / "no_such_bundle", "no_such_bundle"), (wrong, "does not fit"))
+    for stamp, (bad, expected) in enumerate(cases, start=110):
+        assert set_param(detector, "model_path", str(bad)).successful
+        spin_for(detector, lambda: expected in (tmp / "node.log").read_text(), 60)
+        assert detect_once(detector, stamp).model_id == "model-a"
+        log = [line for line in (tmp / "node.log").read_text().splitlines() if "cannot load model" in line]
+        assert sum(str(bad) in line for line in log) == 1, "a failed load is logged once"
 
 
 def test_hot_reload_keeps_the_old_model_on_a_bad_bundle_then_swaps(detector):
