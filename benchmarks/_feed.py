@@ -37,12 +37,20 @@ def proc_status(pid: int) -> tuple[float, int]:
 
 
 def growth(samples: list[tuple[float, float]], warmup_s: float) -> dict:
-    """Start, end, max growth and slope (per minute) of (t, value) samples after warm-up."""
+    """How (t, value) samples changed after warm-up: start, end, growth, peak and slope per minute.
+
+    `growth` is the sustained change: the median of the last fifth of the samples minus the median
+    of the first fifth, so a leak shows and one sample caught mid-frame does not. `peak` is the
+    largest single sample over the first one (a frame's tensors in flight, for RSS).
+    """
     warm = [(t, v) for t, v in samples if t >= warmup_s]
     if len(warm) < 3:
-        return {"start": float("nan"), "end": float("nan"), "growth": float("nan"), "slope_per_min": float("nan")}
+        nan = float("nan")
+        return {"start": nan, "end": nan, "growth": nan, "peak": nan, "slope_per_min": nan}
     t, v = np.array(warm).T
-    return {"start": float(v[0]), "end": float(v[-1]), "growth": float(v.max() - v[0]),
+    fifth = max(1, len(v) // 5)
+    return {"start": float(v[0]), "end": float(v[-1]),
+            "growth": float(np.median(v[-fifth:]) - np.median(v[:fifth])), "peak": float(v.max() - v[0]),
             "slope_per_min": float(np.polyfit(t, v, 1)[0] * 60)}
 
 

@@ -84,7 +84,7 @@ def main(argv=None) -> int:
         print(f"capture node, {args.segmenter}, 640x480 at {r['rate_hz_sent']:.1f} Hz for {args.seconds:.0f} s: "
               f"{fps:.2f} frames/s segmented+stored, drop rate {r['drop_rate']:.1%} (newest-frame policy); "
               f"kept {b.frames_kept}, rejected {b.frames_rejected}; RSS {rss['start']:.0f} -> {rss['end']:.0f} MB "
-              f"(max growth {rss['growth']:.1f} MB, {rss['slope_per_min']:+.2f} MB/min), threads "
+              f"(growth {rss['growth']:.1f} MB, peak {rss['peak']:.1f} MB, {rss['slope_per_min']:+.2f} MB/min), threads "
               f"{threads['start']:.0f} -> {threads['end']:.0f}")
     finally:
         node.destroy_node()

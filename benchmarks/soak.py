@@ -7,7 +7,8 @@ recording). Every --sweep-s the capture sweep is stopped and a new one started (
 many sweeps; one endless sweep would grow its own frame list), and the finished sweep folder is
 deleted to spare the disk. Reported: RSS and threads (start, end, growth after warm-up, slope),
 drops, detector latency percentiles (publish -> InstanceArray received), probe answer times.
-Exit code 1 when memory grows by more than --max-growth-mb after warm-up, a probe takes longer
+Exit code 1 when memory grows by more than --max-growth-mb after warm-up (the median of the
+last fifth of the samples over the first fifth: a leak, not one frame in flight), a probe takes longer
 than --max-answer-s (or never answers), or a node dies.
 
     python benchmarks/soak.py [--minutes 10] [--rate 30] [--json benchmarks/results/soak.json]
@@ -264,9 +265,9 @@ def report(r: dict) -> None:
     for k in ("capture", "detector"):
         s, m, t = r[k], r[k]["rss_mb"], r[k]["threads"]
         line = (f"  {k:8s} {s['frames_per_s']:.2f} frames/s processed, drop rate {s['drop_rate']:.1%} "
-                f"(newest-frame policy); RSS {m['start']:.0f} -> {m['end']:.0f} MB, growth {m['growth']:.1f} MB, "
-                f"slope {m['slope_per_min']:+.2f} MB/min; threads {t['start']:.0f} -> {t['end']:.0f} "
-                f"(max +{t['growth']:.0f})")
+                f"(newest-frame policy); RSS {m['start']:.0f} -> {m['end']:.0f} MB, growth {m['growth']:.1f} MB "
+                f"(peak {m['peak']:.1f} MB), slope {m['slope_per_min']:+.2f} MB/min; threads {t['start']:.0f} -> "
+                f"{t['end']:.0f} (max +{t['peak']:.0f})")
         if k == "detector":
             lat = s["latency_ms"]
             line += f"; latency p50 {lat['p50']:.0f} ms, p90 {lat['p90']:.0f} ms, p99 {lat['p99']:.0f} ms"
