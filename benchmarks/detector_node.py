@@ -156,8 +156,10 @@ def sustained(bundle: Path, work: Path, rate: float, seconds: float) -> dict:
         return {"rate_hz_sent": len(sent) / seconds, "processed_per_s": len(lat) / seconds,
                 "drop_rate": 1 - len(lat) / max(1, len(sent)), "latency_ms_p50": pick(0.5),
                 "latency_ms_p99": pick(0.99), "rss_mb_start": rss["start"], "rss_mb_end": rss["end"],
-                "rss_growth_mb": rss["growth"], "rss_peak_mb": rss["peak"], "rss_slope_mb_per_min": rss["slope_per_min"],
-                "seconds": seconds, "node_diagnostics": under.diag}
+                "rss_growth_mb": rss["growth"], "rss_peak_mb": rss["peak"],
+                "rss_slope_mb_per_min": rss["slope_per_min"],
+                "seconds": seconds, "node_diagnostics": under.diag,
+                "rss_mb_over_time": [(round(t, 1), round(m, 1)) for t, m, _ in feeder.samples]}
     finally:
         under.close()
 
