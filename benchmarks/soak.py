@@ -59,9 +59,10 @@ class Probes:
         self.pending: dict[str, list] = {}
         self.times: dict[str, list[float]] = {}
 
-    def call(self, name: str, client, request, check=lambda r: True) -> None:
+    def call(self, name: str, client, request, check=lambda r: True):
+        """The call's future, or None when the service is not there."""
         if not client.service_is_ready():
-            return
+            return None
         sent = time.monotonic()
         future = client.call_async(request)
         self.pending.setdefault(name, []).append(future)
@@ -72,6 +73,7 @@ class Probes:
             self.pending[name].remove(f)
 
         future.add_done_callback(done)
+        return future
 
     def unanswered(self) -> dict[str, int]:
         return {k: len(v) for k, v in self.pending.items() if v}
@@ -145,7 +147,7 @@ def run_soak(args) -> dict:
         future = start.call_async(StartSweep.Request(label="mug"))
         rclpy.spin_until_future_complete(node, future, timeout_sec=30)
         assert future.result() and future.result().success, future.result()
-        current = {"path": future.result().sweep_path, "since": 0.0}
+        current = {"path": future.result().sweep_path, "since": 0.0, "rotating": False}
         done_paths: list[str] = []
 
         def make_msg(i: int) -> Image:
@@ -158,6 +160,18 @@ def run_soak(args) -> dict:
         def rotate(response) -> bool:
             return response.success
 
+        def start_next() -> None:
+            sent_at = time.monotonic()
+
+            def started(f) -> None:
+                r = f.result()
+                probes.times.setdefault("capture/start_sweep", []).append(
+                    time.monotonic() - sent_at if r and r.success else float("inf"))
+                if r and r.success:
+                    current["path"] = r.sweep_path
+                current["rotating"] = False
+            start.call_async(StartSweep.Request(label="mug")).add_done_callback(started)
+
         def on_tick(t: float) -> None:
             for k, p in procs.items():
                 if p.poll() is not None:
@@ -168,24 +182,17 @@ def run_soak(args) -> dict:
             for k, client in params.items():
                 probes.call(f"{k}/get_parameters", client, GetParameters.Request(names=["use_sim_time"]),
                             lambda r: len(r.values) == 1)
-            probes.call("capture/start_sweep (refused while recording)", start, StartSweep.Request(label="mug"),
-                        lambda r: not r.success and "already recording" in r.message)
-            # a new sweep: stop, then start; not in the last seconds, where the soak's own
-            # shutdown would cut the answers off and count them as failures
-            if t - current["since"] >= args.sweep_s and seconds - t > 5.0:
-                current["since"] = t
-                done_paths.append(current["path"])
-                probes.call("capture/stop_sweep", stop, Trigger.Request(), rotate)
-                future = start.call_async(StartSweep.Request(label="mug"))
-                sent_at = time.monotonic()
-
-                def started(f, sent_at=sent_at):
-                    r = f.result()
-                    probes.times.setdefault("capture/start_sweep", []).append(
-                        time.monotonic() - sent_at if r and r.success else float("inf"))
-                    if r and r.success:
-                        current["path"] = r.sweep_path
-                future.add_done_callback(started)
+            # a new sweep: stop, and start once the stop is answered, as a real client does; not in
+            # the last seconds, where the soak's own shutdown would cut the answers off
+            if not current["rotating"] and t - current["since"] >= args.sweep_s and seconds - t > 5.0:
+                stopping = probes.call("capture/stop_sweep", stop, Trigger.Request(), rotate)
+                if stopping is not None:
+                    current["since"], current["rotating"] = t, True
+                    done_paths.append(current["path"])
+                    stopping.add_done_callback(lambda _: start_next())
+            if not current["rotating"]:  # between stop and start no sweep records: nothing to refuse
+                probes.call("capture/start_sweep (refused while recording)", start, StartSweep.Request(label="mug"),
+                            lambda r: not r.success and "already recording" in r.message)
             for path in done_paths[:-1]:  # keep the newest finished sweep; free the disk of the rest
                 shutil.rmtree(path, ignore_errors=True)
             del done_paths[:-1]
