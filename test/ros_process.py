@@ -19,6 +19,13 @@ def spawn(args: list[str], **kwargs) -> subprocess.Popen:
                             stderr=subprocess.PIPE, text=True, env=dict(os.environ), **kwargs)
 
 
+def start_node(executable: str, name: str, ros_args: list[str], log: Path) -> subprocess.Popen:
+    """bin/<executable> as its own process, renamed to `name`, with stdout and stderr in `log`."""
+    return subprocess.Popen([sys.executable, str(ROOT / "bin" / executable), "--ros-args",
+                             "-r", f"__node:={name}", *map(str, ros_args)],
+                            stdout=open(log, "w"), stderr=subprocess.STDOUT, env=dict(os.environ))
+
+
 def wait_for_line(proc: subprocess.Popen, text: str, timeout: float = 30.0) -> str:
     """Block until the process prints a line containing `text` (stdout)."""
     deadline = time.monotonic() + timeout

@@ -2,9 +2,6 @@
 renderer, since no camera exists here) published frame by frame becomes a valid dataset; bad
 requests get clear answers and the node keeps serving; a silent camera fails the sweep."""
 
-import os
-import subprocess
-import sys
 import uuid
 
 import pytest
@@ -22,7 +19,7 @@ from automask_ros.core.dataset import load_sweep, validate_sweep
 from automask_ros.core.render import render_sweep
 from automask_ros.ros.image_conversion import rgb_to_imgmsg
 from capture_client import call, wait_status
-from ros_process import ROOT, stop
+from ros_process import start_node, stop
 
 pytestmark = [pytest.mark.ros, pytest.mark.slow]
 
@@ -31,12 +28,11 @@ pytestmark = [pytest.mark.ros, pytest.mark.slow]
 def capture(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("capture")
     name = f"capture_{uuid.uuid4().hex[:6]}"
-    proc = subprocess.Popen(
-        [sys.executable, str(ROOT / "bin" / "capture_node"), "--ros-args", "-r", f"__node:={name}",
-         "-r", f"image:=/{name}/camera", "-r", f"turntable_angle:=/{name}/angle",
-         "-p", f"dataset_root:={tmp / 'data'}", "-p", "step_deg:=30.0", "-p", "status_rate_hz:=10.0",
-         "-p", "camera_timeout_s:=60.0", "-p", "seg_threads:=1", "-p", "negatives_before:=2"],
-        stdout=open(tmp / "node.log", "w"), stderr=subprocess.STDOUT, env=dict(os.environ))
+    proc = start_node("capture_node", name, [
+        "-r", f"image:=/{name}/camera", "-r", f"turntable_angle:=/{name}/angle",
+        "-p", f"dataset_root:={tmp / 'data'}", "-p", "step_deg:=30.0", "-p", "status_rate_hz:=10.0",
+        "-p", "camera_timeout_s:=60.0", "-p", "seg_threads:=1", "-p", "negatives_before:=2"],
+        tmp / "node.log")
     rclpy.init()
     node = rclpy.create_node(f"client_{name}")
     statuses = []

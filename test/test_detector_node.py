@@ -8,10 +8,7 @@ checks here need. The demo end-to-end test covers a trained model finding the ri
 """
 
 import json
-import os
 import shutil
-import subprocess
-import sys
 import time
 import uuid
 
@@ -29,7 +26,7 @@ from automask_ros.core.bundle import save_bundle
 from automask_ros.core.model import build_model
 from automask_ros.core.render import render_sweep
 from automask_ros.ros.image_conversion import rgb_to_imgmsg
-from ros_process import ROOT, stop
+from ros_process import start_node, stop
 
 pytestmark = [pytest.mark.ros, pytest.mark.slow]
 ARCH = "maskrcnn_mobilenet_v3_fpn"
@@ -54,11 +51,10 @@ def detector(tmp_path_factory):
     broken.mkdir()
     (broken / "model.json").write_text("{not json")
     name = f"detector_{uuid.uuid4().hex[:6]}"
-    proc = subprocess.Popen(
-        [sys.executable, str(ROOT / "bin" / "detector_node"), "--ros-args", "-r", f"__node:={name}",
-         "-r", f"image:=/{name}/camera", "-p", f"model_path:={a}", "-p", "score_threshold:=0.0",
-         "-p", "max_instances:=5", "-p", f"model_topic:=/{name}/model", "-p", "stats_period_s:=0.5"],
-        stdout=open(tmp / "node.log", "w"), stderr=subprocess.STDOUT, env=dict(os.environ))
+    proc = start_node("detector_node", name, [
+        "-r", f"image:=/{name}/camera", "-p", f"model_path:={a}", "-p", "score_threshold:=0.0",
+        "-p", "max_instances:=5", "-p", f"model_topic:=/{name}/model", "-p", "stats_period_s:=0.5"],
+        tmp / "node.log")
     rclpy.init()
     node = rclpy.create_node(f"client_{name}")
     got = {"instances": [], "overlay": [], "info": [], "diag": []}

@@ -19,7 +19,6 @@ import resource
 import shutil
 import signal
 import subprocess
-import sys
 import time
 import uuid
 
@@ -36,7 +35,7 @@ from automask_ros.core.dataset import load_sweep, validate_sweep
 from automask_ros.core.render import render_sweep
 from automask_ros.ros.image_conversion import rgb_to_imgmsg
 from capture_client import call, wait_status
-from ros_process import ROOT, stop
+from ros_process import start_node, stop
 
 pytestmark = [pytest.mark.ros, pytest.mark.slow]
 FRAMES = list(render_sweep("mug", n_frames=12, size=(320, 240), seed=5, empty_frames=1))
@@ -53,12 +52,11 @@ def ros():
 def capture(ros, tmp_path):
     """A fresh capture node process (each test kills or cripples its own)."""
     name = f"fault_capture_{uuid.uuid4().hex[:6]}"
-    proc = subprocess.Popen(
-        [sys.executable, str(ROOT / "bin" / "capture_node"), "--ros-args", "-r", f"__node:={name}",
-         "-r", f"image:=/{name}/camera", "-r", f"turntable_angle:=/{name}/angle",
-         "-p", f"dataset_root:={tmp_path / 'data'}", "-p", "step_deg:=30.0", "-p", "status_rate_hz:=10.0",
-         "-p", "camera_timeout_s:=120.0", "-p", "seg_threads:=1", "-p", "negatives_before:=1"],
-        stdout=open(tmp_path / "node.log", "w"), stderr=subprocess.STDOUT, env=dict(os.environ))
+    proc = start_node("capture_node", name, [
+        "-r", f"image:=/{name}/camera", "-r", f"turntable_angle:=/{name}/angle",
+        "-p", f"dataset_root:={tmp_path / 'data'}", "-p", "step_deg:=30.0", "-p", "status_rate_hz:=10.0",
+        "-p", "camera_timeout_s:=120.0", "-p", "seg_threads:=1", "-p", "negatives_before:=1"],
+        tmp_path / "node.log")
     node = rclpy.create_node(f"client_{name}")
     statuses: list[SweepStatus] = []
     node.create_subscription(SweepStatus, f"/{name}/status", statuses.append, 10)

@@ -9,10 +9,7 @@ publishes instances of a mixed model, and loads the bundle once it is complete.
 
 from __future__ import annotations
 
-import os
 import shutil
-import subprocess
-import sys
 import time
 import uuid
 
@@ -27,7 +24,7 @@ from automask_ros.core.bundle import save_bundle
 from automask_ros.core.model import build_model
 from automask_ros.core.render import render_sweep
 from automask_ros.ros.image_conversion import rgb_to_imgmsg
-from ros_process import ROOT, stop
+from ros_process import start_node, stop
 
 pytestmark = [pytest.mark.ros, pytest.mark.slow]
 ARCH = "maskrcnn_mobilenet_v3_fpn"
@@ -51,11 +48,9 @@ def test_a_bundle_replaced_while_loading_never_replaces_the_serving_model(tmp_pa
     target.mkdir()
     name = f"fault_detector_{uuid.uuid4().hex[:6]}"
     log = tmp_path / "node.log"
-    proc = subprocess.Popen(
-        [sys.executable, str(ROOT / "bin" / "detector_node"), "--ros-args", "-r", f"__node:={name}",
-         "-r", f"image:=/{name}/camera", "-p", f"model_path:={a}", "-p", "score_threshold:=0.0",
-         "-p", "max_instances:=3", "-p", f"model_topic:=/{name}/model"],
-        stdout=open(log, "w"), stderr=subprocess.STDOUT, env=dict(os.environ))
+    proc = start_node("detector_node", name, [
+        "-r", f"image:=/{name}/camera", "-p", f"model_path:={a}", "-p", "score_threshold:=0.0",
+        "-p", "max_instances:=3", "-p", f"model_topic:=/{name}/model"], log)
     rclpy.init()
     node = rclpy.create_node(f"client_{name}")
     got: list[tuple[float, InstanceArray]] = []

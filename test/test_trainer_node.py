@@ -2,9 +2,6 @@
 streams feedback, announces the model transient-local, refuses a second goal with a reason,
 and cancels cleanly."""
 
-import os
-import subprocess
-import sys
 import time
 import uuid
 from pathlib import Path
@@ -17,7 +14,7 @@ from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 
 from automask.action import Train
 from automask.msg import ModelInfo
-from ros_process import ROOT, stop
+from ros_process import start_node, stop
 from trainutil import make_sweep
 
 pytestmark = [pytest.mark.ros, pytest.mark.slow]
@@ -31,11 +28,10 @@ def trainer(tmp_path_factory):
     data = make_sweep(tmp / "data", "disc", views=8, size=64)
     name = f"trainer_{uuid.uuid4().hex[:6]}"
     topic = f"/{name}/model"
-    proc = subprocess.Popen(
-        [sys.executable, str(ROOT / "bin" / "trainer_node"), "--ros-args", "-r", f"__node:={name}",
-         "-p", f"output_root:={tmp / 'models'}", "-p", "min_size:=64", "-p", "threads:=1",
-         "-p", "holdout_every:=4", "-p", f"model_topic:={topic}", "-p", "feedback_period_s:=0.2"],
-        stdout=open(tmp / "node.log", "w"), stderr=subprocess.STDOUT, env=dict(os.environ))
+    proc = start_node("trainer_node", name, [
+        "-p", f"output_root:={tmp / 'models'}", "-p", "min_size:=64", "-p", "threads:=1",
+        "-p", "holdout_every:=4", "-p", f"model_topic:={topic}", "-p", "feedback_period_s:=0.2"],
+        tmp / "node.log")
     rclpy.init()
     node = rclpy.create_node(f"client_{name}")
     client = ActionClient(node, Train, f"/{name}/train")
