@@ -150,7 +150,7 @@ class CachedFCN(Segmenter):
     def __init__(self, live):
         self.live, self.key = live, None
 
-    def _predict(self, rgb):
+    def _predict(self, rgb, depth=None):
         return cached_u2net(self.key, rgb, self.live)
 
 

@@ -1,7 +1,8 @@
-"""Foreground segmenters: one interface, `probability = segmenter(rgb)`, four backends.
+"""Foreground segmenters: one interface, `probability = segmenter(rgb, depth=None)`.
 
-Every backend maps an HxWx3 uint8 RGB frame to an HxW float32 foreground probability at the
-frame's own resolution, so clean-up and the sweep recorder never care which one ran.
+Every backend maps an HxWx3 uint8 RGB frame (and, when the camera gives it, an aligned
+DepthFrame) to an HxW float32 foreground probability at the frame's own resolution, so clean-up
+and the sweep recorder never care which one ran. Colour-only backends ignore the depth.
 
     u2net        pretrained U^2-Net-p salient-object FCN (ONNX, onnxruntime); the default
     torchvision  fcn_resnet50/101, deeplabv3_*, lraspp_mobilenet_v3_large (VOC classes)
@@ -17,6 +18,8 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+
+from .depth import DepthFrame
 
 VOC_CLASSES = ("__background__", "aeroplane", "bicycle", "bird", "boat", "bottle", "bus", "car",
                "cat", "chair", "cow", "diningtable", "dog", "horse", "motorbike", "person",
@@ -49,12 +52,12 @@ class Segmenter:
     name = "base"
     needs_reference = False
 
-    def __call__(self, rgb: np.ndarray) -> np.ndarray:
+    def __call__(self, rgb: np.ndarray, depth: DepthFrame | None = None) -> np.ndarray:
         rgb = check_rgb(rgb)
-        prob = self._predict(rgb)
+        prob = self._predict(rgb, depth)
         return np.clip(prob, 0.0, 1.0).astype(np.float32, copy=False)
 
-    def set_reference(self, rgb: np.ndarray | None) -> None:
+    def set_reference(self, rgb: np.ndarray | None, depth: DepthFrame | None = None) -> None:
         """Give the empty-turntable frame (None clears it); FCN-only backends ignore it."""
 
     @property
@@ -65,7 +68,7 @@ class Segmenter:
         """Name and parameters, recorded in sweep.json."""
         return {"name": self.name}
 
-    def _predict(self, rgb: np.ndarray) -> np.ndarray:  # pragma: no cover - abstract
+    def _predict(self, rgb: np.ndarray, depth: DepthFrame | None) -> np.ndarray:  # pragma: no cover
         raise NotImplementedError
 
 
@@ -113,7 +116,7 @@ class U2NetSegmenter(Segmenter):
         return {"name": self.name, "model_path": self.model_path, "size": self.size,
                 "threads": self.threads}
 
-    def _predict(self, rgb: np.ndarray) -> np.ndarray:
+    def _predict(self, rgb: np.ndarray, depth=None) -> np.ndarray:
         h, w = rgb.shape[:2]
         x = cv2.resize(rgb, (self.size, self.size), interpolation=cv2.INTER_AREA
                        if min(h, w) > self.size else cv2.INTER_CUBIC).astype(np.float32)
@@ -235,7 +238,7 @@ class TorchvisionSegmenter(Segmenter):
         return {"name": self.name, "arch": self.arch, "weights": self.weights, "size": self.size,
                 "classes": self.fg_ids}
 
-    def _predict(self, rgb: np.ndarray) -> np.ndarray:
+    def _predict(self, rgb: np.ndarray, depth=None) -> np.ndarray:
         import torch
 
         h, w = rgb.shape[:2]
@@ -276,7 +279,7 @@ class BackgroundSegmenter(Segmenter):
     def has_reference(self) -> bool:
         return self.reference is not None
 
-    def set_reference(self, rgb):
+    def set_reference(self, rgb, depth=None):
         self.reference = None if rgb is None else \
             cv2.GaussianBlur(check_rgb(rgb), (self.blur, self.blur), 0).astype(np.float32)
 
@@ -307,7 +310,7 @@ class BackgroundSegmenter(Segmenter):
             dist = np.where(shadow, dist * 0.2, dist)
         return dist
 
-    def _predict(self, rgb):
+    def _predict(self, rgb, depth=None):
         d = self.distance(rgb)
         self.last_background = 1.0 / (1.0 + np.exp(-(d - self.threshold) / self.softness))
         return self.last_background
@@ -334,14 +337,14 @@ class FusedSegmenter(Segmenter):
     def has_reference(self) -> bool:
         return self.background.has_reference
 
-    def set_reference(self, rgb):
+    def set_reference(self, rgb, depth=None):
         self.background.set_reference(rgb)
 
     def describe(self) -> dict:
         return {"name": self.name, "fcn": self.fcn.describe(), "background": self.background.describe(),
                 "fcn_weight": self.fcn_weight}
 
-    def _predict(self, rgb):
+    def _predict(self, rgb, depth=None):
         p = self.fcn(rgb)
         if not self.background.has_reference:
             self.last_background = None

@@ -27,6 +27,7 @@ import numpy as np
 
 from .cleanup import CleanupParams, cleanup
 from .dataset import SweepWriter
+from .depth import DepthFrame
 from .segment import Segmenter, check_rgb, make_segmenter
 
 
@@ -259,6 +260,7 @@ class SweepRecorder:
         self._areas: list[float] = []
         self._reject_run = 0
         self._negatives = {"before": 0, "after": 0}
+        self._depth: DepthFrame | None = None  # depth of the frame being processed
         self.sheet_items: list[dict] = []  # thumbnails for the QA contact sheet
         writer.meta["params"] = self.params.to_dict()
         writer.meta["segmenter"] = segmenter.describe()
@@ -269,13 +271,15 @@ class SweepRecorder:
 
     # ---------------------------------------------------------------- public API
     def feed(self, rgb: np.ndarray, stamp: float | None = None, angle_deg: float | None = None,
-             source=None, empty: bool | None = None) -> FrameResult:
-        """Process one frame. empty=True: the caller knows the turntable is empty (a negative)."""
+             source=None, empty: bool | None = None, depth: DepthFrame | None = None) -> FrameResult:
+        """Process one frame. empty=True: the caller knows the turntable is empty (a negative).
+        depth: aligned depth of the same instant, when the camera gives it."""
         rgb = check_rgb(rgb)
         with self._lock:
             with self._guard:
                 self._in_frame = True
             try:
+                self._depth = depth
                 return self._feed(rgb, stamp, angle_deg, source, empty)
             finally:
                 with self._guard:
@@ -422,7 +426,7 @@ class SweepRecorder:
 
     def _segment_and_store(self, rgb, thumb, stamp, angle, source) -> FrameResult:
         p = self.params
-        prob = self.segmenter(rgb)
+        prob = self.segmenter(rgb, self._depth)
         bg = getattr(self.segmenter, "last_background", None)
         mask, q = cleanup(prob, self.cleanup_params, prev_mask=self._prev_mask, rgb=rgb,
                           bg_prob=bg if bg is not None and bg.shape == prob.shape else None)
@@ -492,7 +496,7 @@ class SweepRecorder:
     def _negative(self, rgb, thumb, stamp, angle, source, when) -> FrameResult:
         """Store an empty-turntable frame (and use the first as the background reference)."""
         if when == "before" and not self.segmenter.has_reference:
-            self.segmenter.set_reference(rgb)
+            self.segmenter.set_reference(rgb, self._depth)
         limit = self.params.negatives_before if when == "before" else self.params.negatives_after
         if self._negatives[when] >= limit:
             return FrameResult("skipped", "empty turntable (enough negatives)", coverage_deg=self.coverage_deg)
@@ -522,7 +526,7 @@ class SweepRecorder:
         if now - self._t_after > self.params.after_timeout_s:
             self.done = True
             return FrameResult("done", "after-negatives timed out", coverage_deg=self.coverage_deg)
-        prob = self.segmenter(rgb)
+        prob = self.segmenter(rgb, self._depth)
         mask, q = cleanup(prob, self.cleanup_params, rgb=rgb)
         if q["area_frac"] >= self.params.min_area_frac:
             return FrameResult("skipped", "waiting for the object to be removed", mask, q, self.coverage_deg)
