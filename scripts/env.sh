@@ -5,6 +5,11 @@ _automask_root=$(cd "$(dirname "${BASH_SOURCE[0]:-$0}")/.." && pwd)
 . "$_automask_root/.venv/bin/activate"
 # shellcheck disable=SC1091
 . "$_automask_root/install/local_setup.bash"
+# upstream launch, vision_msgs, ... built from ../shared/vendor by scripts/setup_vendor.sh
+if [ -f "$_automask_root/.vendor/install/local_setup.bash" ]; then
+  # shellcheck disable=SC1091
+  . "$_automask_root/.vendor/install/local_setup.bash"
+fi
 export AMENT_PREFIX_PATH="$AMENT_PREFIX_PATH:$VIRTUAL_ENV"
 # the source tree wins over the per-file symlinks colcon made, so new modules are seen at once
 export PYTHONPATH="$_automask_root:$PYTHONPATH"

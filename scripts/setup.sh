@@ -29,7 +29,7 @@ if [ "$(cat .venv/.automask-deps 2>/dev/null)" != "$want" ]; then
   echo "$want" > .venv/.automask-deps
 fi
 
-built=$(stamp CMakeLists.txt package.xml msg/*.msg srv/*.srv action/*.action <(ls bin launch config))
+built=$(stamp CMakeLists.txt cmake/*.cmake package.xml msg/*.msg srv/*.srv action/*.action <(ls bin launch config))
 if [ "$(cat install/.automask-build 2>/dev/null)" != "$built" ]; then
   echo "setup: building the automask ROS 2 package into install/"
   export AMENT_PREFIX_PATH=$VIRTUAL_ENV CMAKE_PREFIX_PATH=$VIRTUAL_ENV
@@ -40,4 +40,5 @@ if [ "$(cat install/.automask-build 2>/dev/null)" != "$built" ]; then
       echo "setup: error: colcon build failed; full log in log/colcon-build.txt" >&2; exit 1; }
   echo "$built" > install/.automask-build
 fi
+bash scripts/setup_vendor.sh
 echo "setup: ready (source scripts/env.sh to use it in a shell)"
