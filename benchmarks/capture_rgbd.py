@@ -14,8 +14,9 @@ Every frame goes through the product's capture path: SweepRecorder with the defa
 stills keeps every frame. Modes: with depth; RGB-only with the rig's ROI (set once per rig by
 hand: the turntable box, or the column above its centre); RGB-only with nothing given.
 
-Speed: per-frame capture time at 640x480 with depth against the same frames without, measured
-interleaved in one run (the turntable search, once per sweep, is reported on its own).
+Speed: per-frame capture time at 640x480 with depth against the same rig frames without,
+interleaved in one run, and the depth segmenter's own share (the turntable search, once per
+sweep, is reported on its own).
 """
 
 from __future__ import annotations
@@ -136,27 +137,90 @@ def _centre(rgb) -> np.ndarray:
     return m
 
 
+def synthetic_rig(seeds: list[int], n_frames: int, sheet_items: list) -> dict:
+    """The renderer's RGB-D rig (core/rig.py), unseen seeds: the product's default capture path
+    (the empty turntable first, then the object), with sensor depth and without."""
+    from automask_ros.core.render import OBJECTS
+    from automask_ros.core.rig import render_rig
+
+    out = {}
+    for mode in ("depth", "rgb"):
+        ious, sweeps = [], {}
+        for seed in seeds:
+            obj = OBJECTS[seed % len(OBJECTS)]
+            frames = list(render_rig(obj, n_frames=n_frames, size=(320, 240), seed=seed, empty_frames=2))
+            p = CaptureParams.from_dict({**FOLDER, "contact_sheet": False})
+            with tempfile.TemporaryDirectory() as tmp:
+                recorder = SweepRecorder(SweepWriter(tmp, obj), build_segmenter(p), p)
+                scores = []
+                for f in frames:
+                    depth = DepthFrame(f.sensor_depth, f.intrinsics) if mode == "depth" else None
+                    result = recorder.feed(f.rgb, stamp=f.stamp, depth=depth, empty=f.is_empty or None)
+                    if f.is_empty:
+                        continue
+                    mask = result.mask if result.mask is not None else np.zeros(f.mask.shape, bool)
+                    scores.append(iou(mask, f.mask))
+                    if len(scores) == 1 and (mode == "depth" or seed == seeds[0]):
+                        sheet_items.append({"rgb": cv2.resize(f.rgb, (96, 72), interpolation=cv2.INTER_AREA),
+                                            "mask": cv2.resize(mask.astype(np.uint8), (96, 72),
+                                                               interpolation=cv2.INTER_NEAREST) > 0,
+                                            "status": "kept", "caption": f"rig {mode} seed {seed} {obj} "
+                                                                         f"IoU {scores[-1]:.2f}"})
+                recorder.finish()
+            sweeps[f"{obj}/seed{seed}"] = {"median": round(statistics.median(scores), 4),
+                                           "p10": round(float(np.percentile(scores, 10)), 4)}
+            ious += scores
+        out[mode] = {"median_iou": round(statistics.median(ious), 4),
+                     "p10_iou": round(float(np.percentile(ious, 10)), 4), "frames": len(ious), "sweeps": sweeps}
+        print(f"synthetic rig, {mode:5s}: median {out[mode]['median_iou']:.3f}, p10 {out[mode]['p10_iou']:.3f} "
+              f"over {len(ious)} views of {len(seeds)} sweeps", flush=True)
+    return out
+
+
 def speed(repeats: int) -> dict:
-    """Per-frame capture time with depth vs without, interleaved, after the first frame."""
-    objects = uw_objects()
-    frames = [f for obj in objects.values() for f in obj]
+    """Per-frame capture time at 640x480 with depth vs without, on the same rig frames, interleaved
+    in one run (a rig sweep, so that both paths see a sensible scene: the empty turntable first);
+    and the depth segmenter's own time (turntable known) against the colour-only frame time."""
+    from automask_ros.core.depth_segment import DepthSegmenter
+    from automask_ros.core.rig import render_rig
+
+    frames = list(render_rig("mug", n_frames=6, size=(640, 480), seed=2000, empty_frames=1))
     times = {"depth": [], "rgb": []}
     for _ in range(repeats):
         for mode in ("depth", "rgb"):
-            rows = run_sweep(frames, {}, mode == "depth")
-            times[mode] += [r["seconds"] for r in rows[1:]]  # the first frame also builds the model
-    search = []
-    for _, _, depth, _ in frames:
+            p = CaptureParams.from_dict({**FOLDER, "contact_sheet": False})
+            with tempfile.TemporaryDirectory() as tmp:
+                recorder = SweepRecorder(SweepWriter(tmp, "mug"), build_segmenter(p), p)
+                for i, f in enumerate(frames):
+                    depth = DepthFrame(f.sensor_depth, f.intrinsics) if mode == "depth" else None
+                    start = time.perf_counter()
+                    recorder.feed(f.rgb, stamp=f.stamp, depth=depth, empty=f.is_empty or None)
+                    if i >= 2:  # after the empty frame and the first view (models and turntable built)
+                        times[mode].append(time.perf_counter() - start)
+                recorder.finish()
+    seg = DepthSegmenter()
+    seg.set_reference(frames[0].rgb, DepthFrame(frames[0].sensor_depth, frames[0].intrinsics))
+    own = []
+    for f in frames[1:] * repeats:
         start = time.perf_counter()
-        find_turntable(depth.depth_m, depth.intrinsics)
+        seg(f.rgb, DepthFrame(f.sensor_depth, f.intrinsics))
+        own.append(time.perf_counter() - start)
+    search = []
+    for f in frames[:3]:
+        start = time.perf_counter()
+        find_turntable(f.sensor_depth, f.intrinsics)
         search.append(time.perf_counter() - start)
     med = {k: statistics.median(v) for k, v in times.items()}
     out = {"frame_s_median_depth": round(med["depth"], 4), "frame_s_median_rgb": round(med["rgb"], 4),
            "ratio_depth_over_rgb": round(med["depth"] / med["rgb"], 3),
+           "depth_segmenter_s_median": round(statistics.median(own), 4),
+           "depth_segmenter_share_of_rgb_frame": round(statistics.median(own) / med["rgb"], 3),
            "turntable_search_s_median": round(statistics.median(search), 4), "frames_timed": len(times["rgb"])}
-    print(f"speed at 640x480: {out['frame_s_median_depth'] * 1000:.0f} ms with depth, "
-          f"{out['frame_s_median_rgb'] * 1000:.0f} ms without: ratio {out['ratio_depth_over_rgb']:.2f} "
-          f"(turntable search once per sweep: {out['turntable_search_s_median'] * 1000:.0f} ms)", flush=True)
+    print(f"speed at 640x480 (rig frames): {out['frame_s_median_depth'] * 1000:.0f} ms per frame with depth, "
+          f"{out['frame_s_median_rgb'] * 1000:.0f} ms without: ratio {out['ratio_depth_over_rgb']:.2f}; the depth "
+          f"segmenter alone {out['depth_segmenter_s_median'] * 1000:.0f} ms = "
+          f"{out['depth_segmenter_share_of_rgb_frame']:.0%} of a colour-only frame; turntable search once per "
+          f"sweep {out['turntable_search_s_median'] * 1000:.0f} ms", flush=True)
     return out
 
 
@@ -170,7 +234,9 @@ def main() -> int:
     info = machine()
     print(f"machine: {info['cpu']}, {info['cores']} cores, commit {info['commit']}", flush=True)
     sheet_items: list = []
+    seeds = list(range(1000, 1006 if args.quick else 1012))  # never used while developing
     result = {"machine": info, "real_kinect": real_kinect(sheet_items),
+              "synthetic_rig": synthetic_rig(seeds, 12, sheet_items),
               "speed": speed(1 if args.quick else 3)}
     write_contact_sheet(SHEET, sheet_items, title="real Kinect frames: auto-mask, IoU vs UW masks", columns=5)
     RESULTS.mkdir(parents=True, exist_ok=True)
