@@ -11,7 +11,8 @@ object alone. Three things corrupt it, and each step here exists for one of them
   one are kept; a per-axis trim by the median absolute deviation removes the stragglers.
 
 The centroid is the mean of what is left (the visible surface's centroid), the box is the
-axis-aligned 1-99 % extent in the depth camera's optical frame (x right, y down, z forward).
+axis-aligned 1-99 % extent in the depth camera's optical frame (x right, y down, z forward),
+widened in x and y by the pixels the erosion took off.
 An instance with too few readings gets `has_3d = False` and no position: never a made-up one.
 """
 
@@ -56,15 +57,15 @@ class Geometry3D:
         return out
 
 
-def _eroded(mask: np.ndarray, px: int) -> np.ndarray:
-    """Erode by px, less when that would leave under a quarter of a small mask."""
+def _eroded(mask: np.ndarray, px: int) -> tuple[np.ndarray, int]:
+    """(mask eroded by r <= px pixels, r): less erosion when more would leave under a quarter of it."""
     area = int(mask.sum())
     for r in range(px, 0, -1):
         kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1))
         out = cv2.erode(mask, kernel)
         if out.sum() >= max(MIN_POINTS, area // 4):
-            return out
-    return mask
+            return out, r
+    return mask, 0
 
 
 def _smooth(z: np.ndarray) -> np.ndarray:
@@ -111,7 +112,8 @@ def instance_geometry(mask: np.ndarray, depth: DepthFrame, *, erode_px: int = ER
         return Geometry3D(False, 0.0, reason="empty mask")
     # work on the box (plus a pixel for the 3x3 neighbourhood): cost follows the object, not the frame
     x0, y0, x1, y1 = max(0, x - 1), max(0, y - 1), min(d.shape[1], x + w + 1), min(d.shape[0], y + h + 1)
-    m = _eroded(m8[y0:y1, x0:x1], erode_px).astype(bool)
+    m, eroded_px = _eroded(m8[y0:y1, x0:x1], erode_px)
+    m = m.astype(bool)
     z = np.ascontiguousarray(d[y0:y1, x0:x1], np.float32)
     valid = m & (z > 0)
     n_valid = int(valid.sum())
@@ -128,10 +130,13 @@ def instance_geometry(mask: np.ndarray, depth: DepthFrame, *, erode_px: int = ER
     intr = depth.intrinsics
     pts = np.column_stack([((us + x0) - intr.cx) / intr.fx * zs, ((vs + y0) - intr.cy) / intr.fy * zs, zs])
     pts = _trim(pts.astype(np.float32))
-    lo, hi = np.percentile(pts, [1, 99], axis=0)
+    lo, hi = np.percentile(pts, [1, 99], axis=0).astype(np.float64)
+    centre = pts.mean(axis=0).astype(np.float64)
+    # give back across x and y what the erosion took (r pixels a side) and the last pixel's width
+    size = hi - lo
+    size[:2] += (2 * eroded_px + 1) * centre[2] / np.array([intr.fx, intr.fy])
     step = max(1, int(np.ceil(len(pts) / max_points)))
-    return Geometry3D(True, fraction, position=pts.mean(axis=0).astype(np.float64),
-                      box_center=((lo + hi) / 2).astype(np.float64), size=(hi - lo).astype(np.float64),
+    return Geometry3D(True, fraction, position=centre, box_center=(lo + hi) / 2, size=size,
                       points=np.ascontiguousarray(pts[::step]))
 
 
