@@ -4,8 +4,9 @@ and bad depth (never pairs, other size, no camera_info, no reading under a mask)
 only, with one clear error per period while the 2D output keeps flowing.
 
 The bundle is an untrained real Mask R-CNN (as in test_detector_node.py): with score and mask
-thresholds 0 it returns instances with non-empty masks, all the plumbing needs; the depth is a flat wall at 0.9 m, so every
-valid centroid must come back at z = 0.9 m. The tests run in file order on one node.
+thresholds 0 it returns instances with non-empty masks, all the plumbing needs; the depth is a
+flat wall at 0.9 m, so every valid centroid must come back at z = 0.9 m. The tests run in file
+order on one node.
 """
 
 import time
@@ -34,7 +35,8 @@ def node3d(tmp_path_factory):
     name = f"detector3d_{uuid.uuid4().hex[:6]}"
     proc = start_node("detector_node", name, [
         "-r", f"image:=/{name}/camera", "-r", f"depth:=/{name}/depth", "-r", f"camera_info:=/{name}/info",
-        "-p", f"model_path:={bundle}", "-p", "score_threshold:=0.0", "-p", "mask_threshold:=0.0", "-p", "max_instances:=5",
+        "-p", f"model_path:={bundle}", "-p", "score_threshold:=0.0", "-p", "mask_threshold:=0.0",
+        "-p", "max_instances:=5",
         "-p", f"model_topic:=/{name}/model", "-p", "sync_tolerance_s:=0.02"], tmp / "node.log")
     rclpy.init()
     node = rclpy.create_node(f"client_{name}")

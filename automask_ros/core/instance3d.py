@@ -32,6 +32,8 @@ MIN_POINTS = 20        # fewer valid readings than this: no 3D for the instance
 MAX_POINTS = 400       # points kept per instance for the cloud (evenly subsampled)
 MAX_STAT_POINTS = 4096  # statistics use at most this many pixels, evenly spread (cost stays flat
                         # for large masks; the centroid of 4096 noisy readings is still sub-mm)
+FULL_RES_AREA = 16384  # larger masks are read on every 2nd (3rd, ...) pixel: the cost of 3D stays
+                       # near that of a 128x128 object however big the object is in the frame
 TRIM_SIGMAS = 3.5      # per-axis trim: |p - median| <= TRIM_SIGMAS * 1.4826 * MAD + TRIM_FLOOR_M
 TRIM_FLOOR_M = 0.01
 
@@ -83,16 +85,22 @@ def _depth_cluster(good: np.ndarray, z: np.ndarray) -> np.ndarray:
     n, labels, stats, _ = cv2.connectedComponentsWithStats(good.astype(np.uint8), connectivity=8)
     if n <= 2:
         return good
+
+    def median_depth(lab: int) -> float:  # over the piece's own box, on at most ~2000 of its pixels
+        x, y, w, h = stats[lab, :4]
+        values = z[y:y + h, x:x + w][labels[y:y + h, x:x + w] == lab]
+        return float(np.median(values[::max(1, len(values) // 2000)]))
+
     order = 1 + np.argsort(-stats[1:, cv2.CC_STAT_AREA])
-    z0 = float(np.median(z[labels == order[0]]))
+    z0 = median_depth(order[0])
     tol = 0.05 + 0.05 * z0  # pieces of one object split by an occluder stay within its depth extent
-    keep = [order[0]]
+    keep = np.zeros(n, bool)
+    keep[order[0]] = True
     for lab in order[1:]:
         if stats[lab, cv2.CC_STAT_AREA] < 0.02 * stats[order[0], cv2.CC_STAT_AREA]:
             break
-        if abs(float(np.median(z[labels == lab])) - z0) <= tol:
-            keep.append(lab)
-    return np.isin(labels, keep)
+        keep[lab] = abs(median_depth(lab) - z0) <= tol
+    return keep[labels]
 
 
 def _trim(points: np.ndarray) -> np.ndarray:
@@ -114,9 +122,10 @@ def instance_geometry(mask: np.ndarray, depth: DepthFrame, *, erode_px: int = ER
         return Geometry3D(False, 0.0, reason="empty mask")
     # work on the box (plus a pixel for the 3x3 neighbourhood): cost follows the object, not the frame
     x0, y0, x1, y1 = max(0, x - 1), max(0, y - 1), min(d.shape[1], x + w + 1), min(d.shape[0], y + h + 1)
-    m, eroded_px = _eroded(m8[y0:y1, x0:x1], erode_px)
+    grid = max(1, int(np.sqrt(w * h / FULL_RES_AREA)))  # pixel stride: 1 up to 128x128, 2 up to 256x256, ...
+    m, eroded_px = _eroded(m8[y0:y1:grid, x0:x1:grid], -(-erode_px // grid))
     m = m.astype(bool)
-    z = np.ascontiguousarray(d[y0:y1, x0:x1], np.float32)
+    z = np.ascontiguousarray(d[y0:y1:grid, x0:x1:grid], np.float32)
     valid = m & (z > 0)
     n_valid = int(valid.sum())
     fraction = n_valid / max(1, int(m.sum()))
@@ -133,13 +142,15 @@ def instance_geometry(mask: np.ndarray, depth: DepthFrame, *, erode_px: int = ER
         vs, us = vs[pick], us[pick]
     zs = z[vs, us]
     intr = depth.intrinsics
-    pts = np.column_stack([((us + x0) - intr.cx) / intr.fx * zs, ((vs + y0) - intr.cy) / intr.fy * zs, zs])
+    pts = np.column_stack([((us * grid + x0) - intr.cx) / intr.fx * zs,
+                           ((vs * grid + y0) - intr.cy) / intr.fy * zs, zs])
     pts = _trim(pts.astype(np.float32))
-    lo, hi = np.percentile(pts, [1, 99], axis=0).astype(np.float64)
+    ordered = np.sort(pts, axis=0).astype(np.float64)  # not np.percentile: ~20 ms a call in numpy 2 here
+    lo, hi = ordered[int(0.01 * (len(pts) - 1))], ordered[int(0.99 * (len(pts) - 1))]
     centre = pts.mean(axis=0).astype(np.float64)
     # give back across x and y what the erosion took (r pixels a side) and the last pixel's width
     size = hi - lo
-    size[:2] += (2 * eroded_px + 1) * centre[2] / np.array([intr.fx, intr.fy])
+    size[:2] += (2 * eroded_px + 1) * grid * centre[2] / np.array([intr.fx, intr.fy])
     step = max(1, int(np.ceil(len(pts) / max_points)))
     return Geometry3D(True, fraction, position=centre, box_center=(lo + hi) / 2, size=size,
                       points=np.ascontiguousarray(pts[::step]))

@@ -57,19 +57,20 @@ class DepthInput:
 
     def frame_for(self, header, shape: tuple[int, int]):
         """(DepthFrame, depth header) for the colour frame with `header` and (H, W) `shape`;
-        (None, None) while no depth has arrived; DepthError when depth is there but unusable."""
+        (None, None) while no depth has arrived; DepthUnavailable when depth is there but unusable."""
         if not self.active:
             return None, None
         stamp = stamp_s(header)
         msg = self.pairer.match(stamp)
         if msg is None:
             raise DepthUnavailable("unpaired", f"no depth frame on '{self.topics[0]}' within sync_tolerance_s="
-                             f"{self.tolerance_s:g} s of the colour frame (nearest is "
-                             f"{self.pairer.nearest_gap(stamp):.3f} s away): publish depth with the colour "
-                             "frame's stamps or raise sync_tolerance_s")
+                                   f"{self.tolerance_s:g} s of the colour frame (nearest is "
+                                   f"{self.pairer.nearest_gap(stamp):.3f} s away): publish depth with the "
+                                   "colour frame's stamps or raise sync_tolerance_s")
         if self._info is None:
-            raise DepthUnavailable("no_camera_info", f"depth arrives but no camera_info on '{self.topics[1]}': remap camera_info to "
-                             "the depth camera's CameraInfo topic (3D needs its intrinsics)")
+            raise DepthUnavailable("no_camera_info", f"depth arrives but no camera_info on '{self.topics[1]}': "
+                                   "remap camera_info to the depth camera's CameraInfo topic (3D needs its "
+                                   "intrinsics)")
         try:
             depth_m = decode_depth(imgmsg_to_numpy(msg), msg.encoding)
             check_depth(depth_m, shape)
