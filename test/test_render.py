@@ -158,3 +158,72 @@ def test_texture_sampling_beyond_opencv_map_limit():
     ys, xs = rng.integers(0, 50, 40000), rng.integers(0, 70, 40000)
     got = R._remap_points(tex, xs.astype(np.float32), ys.astype(np.float32))
     assert np.array_equal(got, tex[ys, xs])
+
+
+def _world_points(depth, intrinsics, pose):
+    """Back-project depth with the intrinsics, then move the points into the world (metres)."""
+    from automask_ros.core.camera import backproject
+    pts = backproject(depth, intrinsics)
+    return pts @ pose[:3, :3].T + pose[:3, 3]
+
+
+def test_depth_backprojects_onto_the_known_scene_geometry():
+    """Every pixel of an empty frame, back-projected with the frame's intrinsics, lies on the table
+    (y = 0), the turntable top (y = its height, inside its radius), its rim or the wall."""
+    size = (161, 121)
+    frames = _sweep("mug", n_frames=4, empty_frames=1, seed=3, size=size)
+    empty = frames[0]
+    intr = empty.intrinsics
+    assert (intr.width, intr.height) == size and intr.fx == intr.fy > 0
+    assert empty.depth.shape == (121, 161) and empty.depth.dtype == np.float32
+    assert (empty.depth > 0).all()  # the wall and table fill the whole view
+    w = _world_points(empty.depth, intr, empty.pose)
+    r = np.hypot(w[..., 0], w[..., 2])
+    unit, top_y, radius = R.UNIT_M, R._TURNTABLE_H * R.UNIT_M, R._TURNTABLE_R * R.UNIT_M
+    tol = 2e-5  # metres: float32 round-off
+    on_table = np.abs(w[..., 1]) < tol
+    on_top = (np.abs(w[..., 1] - top_y) < tol) & (r <= radius + tol)
+    on_rim = (np.abs(r - radius) < 1e-4) & (w[..., 1] > -tol) & (w[..., 1] < top_y + tol)
+    on_wall = np.abs(w[..., 2] + 2.6 * unit) < 1e-4
+    assert (on_table | on_top | on_rim | on_wall).all()
+    assert on_top.sum() > 500 and on_table.sum() > 500 and on_wall.sum() > 100
+    assert not (on_table & (r < radius - 1e-3)).any()  # the platter hides the table under it
+
+    for f in frames[1:]:
+        assert f.intrinsics == intr and np.array_equal(f.pose, empty.pose)
+        # outside the object (and its 1 px anti-aliasing ring) the depth is the empty scene's
+        outside = cv2.dilate(f.mask.astype(np.uint8), np.ones((3, 3), np.uint8)) == 0
+        assert np.array_equal(f.depth[outside], empty.depth[outside])
+        # the mug stands in front; where its foot meets the platter, edge pixels (the polygon fill
+        # covers the pixel, the pixel's centre ray just misses) sit within 2 mm of the platter
+        nearer = f.depth[f.mask] - empty.depth[f.mask]
+        assert (nearer < 0).mean() > 0.99 and nearer.max() < 0.002
+        obj = _world_points(f.depth, intr, f.pose)[f.mask]
+        # the mug (9.65 cm tall, handle reach 6.25 cm, placed within 6 mm of the axis) on the platter
+        assert obj[:, 1].min() > top_y - 1e-3 and obj[:, 1].max() < top_y + 0.0965 + 1e-3
+        assert np.hypot(obj[:, 0], obj[:, 2]).max() < 0.0625 + 0.0085 + 1e-3
+        assert obj[:, 1].max() - obj[:, 1].min() > 0.08  # its whole height is seen
+
+
+def test_box_face_depth_is_planar():
+    """A box's printed faces are single planar polygons: their points fit a plane to float precision."""
+    f = _sweep("box", n_frames=3, empty_frames=0, seed=5, size=(200, 150), noise=0, flicker=0)[1]
+    pts = _world_points(f.depth, f.intrinsics, f.pose)[cv2.erode(f.mask.astype(np.uint8), np.ones((5, 5))) > 0]
+    top = pts[np.abs(pts[:, 1] - pts[:, 1].max()) < 1e-4]  # the lid, seen from 22 degrees above
+    assert len(top) > 50
+    assert np.abs(top[:, 1] - (R._TURNTABLE_H + 0.95) * R.UNIT_M).max() < 1e-4
+
+
+def test_clutter_scenes_carry_depth():
+    scenes = R.render_clutter_scenes(["mug", "box"], n=2, size=(200, 150), seed=7, distractors=3)
+    plain = R.render_clutter(["mug", "box"], n=2, size=(200, 150), seed=7, distractors=3)
+    for scene, (rgb, instances) in zip(scenes, plain):
+        assert np.array_equal(scene.rgb, rgb) and len(scene.instances) == len(instances)
+        w = _world_points(scene.depth, scene.intrinsics, scene.pose)
+        for label, mask in scene.instances:
+            obj = w[mask]
+            height = 0.965 if label == "mug" else 0.95
+            assert obj[:, 1].min() > -2e-3 and obj[:, 1].max() < height * R.UNIT_M + 2e-3  # 2 mm: edge pixels
+        background = ~np.any([m for _, m in scene.instances], axis=0)
+        flat = (np.abs(w[..., 1]) < 2e-5) | (np.abs(w[..., 2] + 0.26) < 1e-4)
+        assert flat[background].mean() > 0.6  # the rest is table and wall, apart from distractors

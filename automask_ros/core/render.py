@@ -5,10 +5,13 @@ with a handle, a bottle as a body of revolution, a box with printed faces) turn 
 front of a procedurally textured table and wall. Objects are fine quad meshes drawn back to front
 (painter's algorithm) into an index buffer, so every pixel knows which object it shows and the
 reference masks are exact; shading is Lambertian with a small specular term, the object casts a
-soft shadow, and each frame gets lighting flicker, lens blur and camera noise.
+soft shadow, and each frame gets lighting flicker, lens blur and camera noise. The same index
+buffer gives exact depth: each pixel's ray meets the plane of the quad it shows, so depth, mask
+and colour always agree. Scene units are decimetres (UNIT_M): a mug is 9.7 cm tall.
 
-    for frame in render_sweep("mug", n_frames=36, seed=0): frame.rgb, frame.mask, frame.angle_deg
+    for frame in render_sweep("mug", n_frames=36, seed=0): frame.rgb, frame.mask, frame.depth, frame.intrinsics
     scenes = render_clutter(["mug", "bottle"], n=5, seed=1)   # [(rgb, [(label, mask), ...]), ...]
+    scenes = render_clutter_scenes(["mug"], n=5)               # [ClutterScene(rgb, instances, depth, ...)]
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ import cv2
 import numpy as np
 
 from .atomic import atomic_write_image, atomic_write_json
+from .camera import Intrinsics
 from .dataset import mask_to_annotation
 
 OBJECTS = ("mug", "bottle", "box")
@@ -31,17 +35,37 @@ DISTRACTORS = ("can", "ball", "cone", "book")
 _LIGHT = np.array([-0.45, 0.85, 0.55]) / np.linalg.norm([-0.45, 0.85, 0.55])
 _AMBIENT = 0.38
 _TURNTABLE_R, _TURNTABLE_H = 0.62, 0.03
+UNIT_M = 0.1  # metres per scene unit: objects are about 1 unit (10 cm) tall, as real mugs are
 
 
 @dataclass
 class Frame:
-    """One rendered turntable frame: RGB image, exact object mask and where the turntable was."""
+    """One rendered turntable frame: RGB image, exact object mask and depth, and the camera.
+
+    depth is exact camera-z depth in metres (0 where a ray meets nothing), aligned pixel for pixel
+    with rgb and mask; pose is the 4x4 camera-to-world transform in metres (world y up, the
+    turntable's axis is the world y axis): ground truth for depth and turntable-geometry tests.
+    """
 
     rgb: np.ndarray            # HxWx3 uint8 RGB
     mask: np.ndarray           # HxW bool, all False for an empty frame
     angle_deg: float | None    # turntable angle; None for the empty frames before the object
     stamp: float               # seconds since the start of the sweep
     is_empty: bool
+    depth: np.ndarray | None = None          # HxW float32 metres, exact
+    intrinsics: Intrinsics | None = None     # pinhole intrinsics of rgb and depth
+    pose: np.ndarray | None = None           # 4x4 camera-to-world, metres
+
+
+@dataclass
+class ClutterScene:
+    """One rendered table-top scene: RGB, visible masks of the labelled objects, exact depth."""
+
+    rgb: np.ndarray
+    instances: list            # [(label, HxW bool visible mask)]
+    depth: np.ndarray          # HxW float32 metres, exact (0 = nothing)
+    intrinsics: Intrinsics
+    pose: np.ndarray           # 4x4 camera-to-world, metres
 
 
 # --------------------------------------------------------------------------- geometry
@@ -65,6 +89,17 @@ class Camera:
         cam = (pts - self.eye) @ self.R.T
         z = np.maximum(cam[..., 2], 1e-6)
         return cam[..., :2] * (self.f / z)[..., None] + self.c, cam[..., 2]
+
+    def intrinsics(self) -> Intrinsics:
+        """Pinhole intrinsics of the rendered image (square pixels, no distortion)."""
+        return Intrinsics(float(self.f), float(self.f), float(self.c[0]), float(self.c[1]), self.width, self.height)
+
+    def pose(self) -> np.ndarray:
+        """4x4 camera-to-world transform in metres (camera x right, y down, z forward)."""
+        T = np.eye(4)
+        T[:3, :3] = self.R.T
+        T[:3, 3] = self.eye * UNIT_M
+        return T
 
     def rays(self) -> np.ndarray:
         """HxWx3 unit ray directions in world coordinates."""
@@ -331,9 +366,11 @@ def make_object(name: str, variant: int = 0) -> Mesh:
 
 # --------------------------------------------------------------------------- scene
 
-def _background(cam: Camera, rng: np.random.Generator, turntable: bool) -> np.ndarray:
-    """HxWx3 float32 wall, wooden table and (optionally) a matte turntable, lit and shaded."""
+def _background(cam: Camera, rng: np.random.Generator, turntable: bool) -> tuple[np.ndarray, np.ndarray]:
+    """HxWx3 float32 wall, wooden table and (optionally) a matte turntable, lit and shaded, and
+    their HxW float32 camera-z depth in scene units (0 where a ray meets nothing)."""
     d = cam.rays()
+    z_per_t = d @ cam.R[2].astype(np.float32)  # camera z gained per unit of distance along a ray
     eye = cam.eye.astype(np.float32)
     h, w = cam.height, cam.width
     back = -2.6
@@ -366,6 +403,7 @@ def _background(cam: Camera, rng: np.random.Generator, turntable: bool) -> np.nd
     skirting = (~floor) & (wy < 0.12)
     wall[skirting] *= 0.75
     out = np.where(floor[..., None], table, wall)
+    dist = np.where(floor, t_floor, np.where(np.isfinite(t_wall), t_wall, 0))
     if turntable:
         with np.errstate(divide="ignore", invalid="ignore"):
             t_top = np.where(d[..., 1] < 0, (_TURNTABLE_H - eye[1]) / d[..., 1], np.inf)
@@ -384,10 +422,11 @@ def _background(cam: Camera, rng: np.random.Generator, turntable: bool) -> np.nd
         felt = wood * np.float32(0.8) * (0.94 + 0.12 * tex(fine, tx, tz, 0.5))[..., None]
         out = np.where(top[..., None], felt * (_AMBIENT + (1 - _AMBIENT) * _LIGHT[1]), out)
         out = np.where(side[..., None], wood * np.float32(0.45), out)
+        dist = np.where(top, t_top, np.where(side, t_side, dist))
     # soft light fall-off from the lamp towards the frame corners
     yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
     r2 = ((xx - 0.4 * w) / w) ** 2 + ((yy - 0.4 * h) / h) ** 2
-    return (out * (1.08 - 0.45 * r2)[..., None]).astype(np.float32)
+    return (out * (1.08 - 0.45 * r2)[..., None]).astype(np.float32), (dist * z_per_t).astype(np.float32)
 
 
 def _shadow(cam: Camera, meshes: Sequence[Mesh]) -> np.ndarray:
@@ -405,10 +444,13 @@ def _shadow(cam: Camera, meshes: Sequence[Mesh]) -> np.ndarray:
     return cv2.GaussianBlur(out, (k, k), 0)
 
 
-def _rasterize(cam: Camera, meshes: Sequence[Mesh], base: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Draw meshes back to front; returns the colour image and an HxW object index (0 = none)."""
+def _rasterize(cam: Camera, meshes: Sequence[Mesh], base: np.ndarray, base_depth: np.ndarray
+               ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Draw meshes back to front; returns the colour image, an HxW object index (0 = none) and
+    the HxW camera-z depth (scene units) of what each pixel shows (base_depth where no object)."""
     h, w = cam.height, cam.width
     polys, depths, colours, owners, textured, faces = [], [], [], [], [], []
+    planes = []  # per polygon: (unit normal, point on it, nearest z, farthest z) in camera coordinates
     for k, mesh in enumerate(meshes, start=1):
         if len(mesh.verts):
             centres = mesh.verts.mean(1)
@@ -416,6 +458,7 @@ def _rasterize(cam: Camera, meshes: Sequence[Mesh], base: np.ndarray) -> tuple[n
             facing = np.sum(mesh.normals * view, 1) > 0
             q, n, alb = mesh.verts[facing], mesh.normals[facing], mesh.albedo[facing]
             uv, z = cam.project(q.reshape(-1, 3))
+            planes.append(_quad_planes(cam, q, n, z.reshape(-1, 4)))
             polys.append(uv.reshape(-1, 4, 2))
             depths.append(z.reshape(-1, 4).mean(1))
             colours.append(_shade(n, alb, cam.eye - q.mean(1), mesh.spec))
@@ -425,6 +468,7 @@ def _rasterize(cam: Camera, meshes: Sequence[Mesh], base: np.ndarray) -> tuple[n
             if np.dot(n, cam.eye - corners.mean(0)) <= 0:
                 continue
             uv, z = cam.project(corners)
+            planes.append(_quad_planes(cam, corners[None], n[None], z[None]))
             polys.append(uv[None])
             depths.append(np.array([z.mean()]))
             colours.append(_shade(n[None], np.ones((1, 3)), (cam.eye - corners.mean(0))[None], mesh.spec))
@@ -432,7 +476,7 @@ def _rasterize(cam: Camera, meshes: Sequence[Mesh], base: np.ndarray) -> tuple[n
             textured.append(np.array([len(faces)]))
             faces.append((uv, tex))
     if not polys:
-        return base.copy(), np.zeros((h, w), np.int32)
+        return base.copy(), np.zeros((h, w), np.int32), base_depth.copy()
     poly = np.concatenate(polys)
     depth, colour = np.concatenate(depths), np.concatenate(colours)
     owner, tex_id = np.concatenate(owners), np.concatenate(textured)
@@ -460,7 +504,32 @@ def _rasterize(cam: Camera, meshes: Sequence[Mesh], base: np.ndarray) -> tuple[n
         img[ys, xs] = texel * colour[i]
     obj = np.zeros((h, w), np.int32)
     obj[drawn] = owner[index[drawn] - 1]
-    return img, obj
+    depth_map = base_depth.copy()
+    depth_map[drawn] = _plane_depth(cam, np.concatenate(planes), index[drawn] - 1, np.nonzero(drawn))
+    return img, obj, depth_map
+
+
+def _quad_planes(cam: Camera, quads: np.ndarray, normals: np.ndarray, z: np.ndarray) -> np.ndarray:
+    """(Q, 8): each quad's plane in camera coordinates (normal, centre) and its corners' z range."""
+    normal = normals @ cam.R.T
+    centre = (quads.mean(1) - cam.eye) @ cam.R.T
+    return np.concatenate([normal, centre, z.min(1, keepdims=True), z.max(1, keepdims=True)], 1)
+
+
+def _plane_depth(cam: Camera, planes: np.ndarray, which: np.ndarray, pixels) -> np.ndarray:
+    """Camera z where each pixel's ray meets the plane of the quad it shows.
+
+    Clamped to the quad's own z range: at grazing angles the plane hit runs away, and fine
+    meshes' quads are only nearly planar."""
+    ys, xs = pixels
+    p = planes[which]
+    ray = np.stack([(xs - cam.c[0]) / cam.f, (ys - cam.c[1]) / cam.f, np.ones(len(xs))], 1)
+    along = np.sum(p[:, :3] * ray, 1)
+    offset = np.sum(p[:, :3] * p[:, 3:6], 1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        z = offset / along
+    z = np.where(np.isfinite(z), z, p[:, 3:6][:, 2])
+    return np.clip(z, p[:, 6], p[:, 7]).astype(np.float32)
 
 
 def _remap_points(image: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
@@ -530,7 +599,8 @@ def render_sweep(obj: str = "mug", n_frames: int = 36, size=(320, 240), seed: in
     rng = np.random.default_rng(seed)
     mesh = make_object(obj, variant)
     cam = sweep_camera(size, mesh)
-    base = _background(cam, rng, turntable=True)
+    base, base_z = _background(cam, rng, turntable=True)
+    intr, pose = cam.intrinsics(), cam.pose()
     offset = (rng.uniform(-0.06, 0.06), _TURNTABLE_H, rng.uniform(-0.06, 0.06))
     spin = rng.uniform(0, 360)  # how the object was put down on the turntable
     phase = rng.uniform(0, 2 * np.pi)
@@ -539,13 +609,14 @@ def render_sweep(obj: str = "mug", n_frames: int = 36, size=(320, 240), seed: in
         gain = 1.0 + flicker * (0.6 * math.sin(phase + 2.1 * i) + 0.4 * rng.standard_normal())
         if i < empty_frames:
             yield Frame(_finish(base, rng, gain, noise), np.zeros((h, w), bool), None,
-                        round(i * frame_interval_s, 6), True)
+                        round(i * frame_interval_s, 6), True, base_z * np.float32(UNIT_M), intr, pose)
             continue
         angle = (start_deg + (i - empty_frames) * 360.0 / n_frames) % 360.0
         placed = mesh.transformed(spin + angle, offset)
         lit = base * (1 - 0.45 * _shadow(cam, [placed]))[..., None] if shadow else base
-        img, owner = _rasterize(cam, [placed], lit)
-        yield Frame(_finish(img, rng, gain, noise), owner == 1, angle, round(i * frame_interval_s, 6), False)
+        img, owner, z = _rasterize(cam, [placed], lit, base_z)
+        yield Frame(_finish(img, rng, gain, noise), owner == 1, angle, round(i * frame_interval_s, 6), False,
+                    z * np.float32(UNIT_M), intr, pose)
 
 
 def render_clutter(objects: Sequence[str] = OBJECTS, n: int = 5, size=(320, 240), seed: int = 0,
@@ -561,7 +632,18 @@ def render_clutter(objects: Sequence[str] = OBJECTS, n: int = 5, size=(320, 240)
     min_visible pixels are left out of the list (distractors never appear in it).
     render_clutter([], n, exclude=["mug"]) gives scenes without the mug: negatives or copy-paste
     backgrounds for training a mug detector on a machine with no photos.
+    render_clutter_scenes takes the same arguments and also gives each scene's depth and camera.
     """
+    return [(scene.rgb, scene.instances) for scene in
+            render_clutter_scenes(objects, n, size, seed, distractors, variant, noise, min_visible, exclude)]
+
+
+def render_clutter_scenes(objects: Sequence[str] = OBJECTS, n: int = 5, size=(320, 240), seed: int = 0,
+                          distractors: int = 2, variant: int = 0, noise: float = 2.5,
+                          min_visible: int = 30, exclude: Sequence[str] = (),
+                          camera_distance_m: tuple[float, float] = (0.42, 0.50)) -> list[ClutterScene]:
+    """render_clutter's scenes with exact depth (metres), intrinsics and camera pose; the camera
+    stands camera_distance_m (a uniform range) from the middle of the table top."""
     size = _parse_size(size)
     for name in objects:
         if name not in OBJECTS + DISTRACTORS:
@@ -585,15 +667,16 @@ def render_clutter(objects: Sequence[str] = OBJECTS, n: int = 5, size=(320, 240)
             placed.append(mesh.transformed(rng.uniform(0, 360), (x, 0.0, z)))
         elev = math.radians(rng.uniform(22, 38))
         target = np.array([0.0, 0.35, -0.3])
-        dist = rng.uniform(4.2, 5.0)
+        dist = rng.uniform(camera_distance_m[0] / UNIT_M, camera_distance_m[1] / UNIT_M)
         eye = target + dist * np.array([rng.uniform(-0.2, 0.2), math.sin(elev), math.cos(elev)])
         cam = Camera(size, eye, target, fov_deg=42.0)
-        base = _background(cam, rng, turntable=False)
+        base, base_z = _background(cam, rng, turntable=False)
         lit = base * (1 - 0.45 * _shadow(cam, placed))[..., None]
-        img, owner = _rasterize(cam, placed, lit)
+        img, owner, z = _rasterize(cam, placed, lit, base_z)
         rgb = _finish(img, rng, 1.0 + 0.03 * rng.standard_normal(), noise)
         labelled = [(name, owner == k + 1) for k, name in enumerate(objects)]
-        scenes.append((rgb, [(lab, m) for lab, m in labelled if m.sum() >= min_visible]))
+        scenes.append(ClutterScene(rgb, [(lab, m) for lab, m in labelled if m.sum() >= min_visible],
+                                   z * np.float32(UNIT_M), cam.intrinsics(), cam.pose()))
     return scenes
 
 
