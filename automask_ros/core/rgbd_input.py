@@ -54,6 +54,11 @@ class RgbdInput:
         self.camera_info_problem = ""
         self.depth_seen = False
 
+    def configure(self, tolerance_s: float, intrinsics: Intrinsics | None) -> None:
+        """New settings for the next sweep (the buffered depth and camera_info stay)."""
+        self.pairer.tolerance_s = float(tolerance_s)
+        self.fixed_intrinsics = intrinsics
+
     @property
     def intrinsics(self) -> Intrinsics | None:
         return self.fixed_intrinsics or self.camera_info
