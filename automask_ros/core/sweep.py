@@ -27,7 +27,7 @@ import numpy as np
 
 from .cleanup import CleanupParams, cleanup
 from .dataset import SweepWriter
-from .depth import DepthFrame, check_depth
+from .depth import DepthFrame
 from .segment import Segmenter, check_rgb, make_segmenter
 
 
@@ -275,8 +275,6 @@ class SweepRecorder:
         """Process one frame. empty=True: the caller knows the turntable is empty (a negative).
         depth: aligned depth of the same instant, when the camera gives it."""
         rgb = check_rgb(rgb)
-        if depth is not None:
-            check_depth(depth.depth_m, rgb.shape[:2])
         with self._lock:
             with self._guard:
                 self._in_frame = True
