@@ -494,7 +494,8 @@ class SweepRecorder:
         return ""
 
     def _keep(self, rgb, thumb, mask, q, stamp, angle, source) -> FrameResult:
-        image_id = self.writer.add_frame(rgb, mask, angle_deg=angle, stamp=stamp, source=source, quality=q)
+        image_id = self.writer.add_frame(rgb, mask, angle_deg=angle, stamp=stamp, source=source, quality=q,
+                                         depth=self._depth)
         if self._first_thumb is None:
             self._first_thumb = thumb
         elif self._change is not None:
@@ -523,7 +524,7 @@ class SweepRecorder:
         if self._negatives[when] >= limit:
             return FrameResult("skipped", "empty turntable (enough negatives)", coverage_deg=self.coverage_deg)
         image_id = self.writer.add_frame(rgb, None, angle_deg=None, stamp=stamp, source=source,
-                                         quality={"negative": when})
+                                         quality={"negative": when}, depth=self._depth)
         self._negatives[when] += 1
         self._sheet(rgb, None, "negative", f"empty ({when})")
         return FrameResult("negative", f"empty turntable ({when})", None, {}, self.coverage_deg, image_id)
