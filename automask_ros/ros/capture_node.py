@@ -27,7 +27,8 @@ from automask_ros.core.camera import load_intrinsics
 from automask_ros.core.dataset import DatasetError, SweepWriter
 from automask_ros.core.latest import LatestWorker
 from automask_ros.core.overlay import draw_mask_preview
-from automask_ros.core.rgbd_input import OncePerPeriod, RgbdInput
+from automask_ros.core.rgbd_input import RgbdInput
+from automask_ros.core.throttle import KeyedThrottle, reason_kind
 from automask_ros.core.sweep import CaptureParams, SweepRecorder, build_segmenter
 from automask_ros.ros.image_conversion import imgmsg_to_depth_m, imgmsg_to_rgb, rgb_to_imgmsg
 from automask_ros.ros.params import Param, declare, values
@@ -69,7 +70,7 @@ class CaptureNode(Node):
         self.pub_preview = self.create_publisher(Image, "~/mask_preview", qos_profile_sensor_data)
         self.worker = LatestWorker(self._process, "capture-segmentation", self._on_worker_error)
         self.rgbd = RgbdInput(self.p["sync_tolerance_s"], decode=imgmsg_to_depth_m)
-        self._report_depth = OncePerPeriod(10.0)
+        self._depth_problems = KeyedThrottle(10.0)
         self.create_subscription(Image, "image", self._on_image, QoSProfile(
             depth=1, reliability=qos_profile_sensor_data.reliability))
         self.create_subscription(Image, "depth", self._on_depth, QoSProfile(
@@ -164,7 +165,7 @@ class CaptureNode(Node):
         if self._angle is not None and time.monotonic() - self._angle[1] <= self.p["angle_max_age_s"]:
             angle = self._angle[0]
         depth, problem = self.rgbd.depth_for(rgb.shape[:2], stamp, wait_s=self.rgbd.pairer.tolerance_s)
-        if problem and self._report_depth(problem):
+        if problem and self._depth_problems.due(reason_kind(problem)):
             self.get_logger().warning(f"frame recorded without depth: {problem}")
         empty = self._empty_left > 0
         self._empty_left -= empty
