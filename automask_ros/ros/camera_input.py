@@ -20,7 +20,8 @@ from automask_ros.ros.params import Param
 TRANSPORTS = ("raw", "compressed")
 TRANSPORT_PARAM = Param("image_transport", "raw",
                         "colour input: raw (sensor_msgs/Image on image) or compressed "
-                        "(sensor_msgs/CompressedImage on image/compressed)", read_only=True)
+                        "(sensor_msgs/CompressedImage on image/compressed)", read_only=True,
+                        choices=TRANSPORTS)
 # newest frame only, best effort: a camera that publishes reliable still connects
 FRAME_QOS = QoSProfile(depth=1, reliability=qos_profile_sensor_data.reliability,
                        durability=qos_profile_sensor_data.durability)

@@ -21,14 +21,14 @@ from automask_ros.core.stats import RollingStats
 from automask_ros.ros.camera_input import TRANSPORT_PARAM, frame_to_rgb, subscribe_camera
 from automask_ros.ros.image_conversion import rgb_to_imgmsg
 from automask_ros.ros.instance_msgs import to_instance_array
-from automask_ros.ros.params import Param, declare, values
+from automask_ros.ros.params import DEVICE_CHOICES, Param, declare, values
 from automask_ros.ros.spin import spin_node
 
 PARAMS = [
     Param("model_path", "", "model bundle folder; empty = wait for a ModelInfo on model_topic"),
     Param("model_topic", "/automask/model", "ModelInfo topic (transient-local) that triggers a hot reload",
           read_only=True),
-    Param("device", "auto", "auto (CUDA when present), cpu, cuda or cuda:N"),
+    Param("device", "auto", "auto (CUDA when present), cpu, cuda or cuda:N", choices=DEVICE_CHOICES),
     Param("score_threshold", 0.5, "drop instances scoring below this", 0.0, 1.0),
     Param("mask_threshold", 0.5, "mask probability threshold", 0.0, 1.0),
     Param("max_instances", 20, "keep at most this many instances per frame", 1, 1000),
@@ -99,9 +99,6 @@ class DetectorNode(Node):
     # --- parameters -------------------------------------------------------------------------
     def _check_params(self, params) -> SetParametersResult:
         for param in params:
-            if param.name == "device" and not str(param.value).split(":")[0] in ("auto", "cpu", "cuda"):
-                return SetParametersResult(successful=False,
-                                           reason=f"device {param.value!r}: use auto, cpu, cuda or cuda:N")
             detector = self.model.current
             if param.name == "classes" and detector is not None:
                 try:  # refused here, before it is set, so a bad value never reaches the model
