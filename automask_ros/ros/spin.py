@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import signal
 import threading
+import time
 
 import rclpy
 from rclpy.exceptions import InvalidParameterTypeException, InvalidParameterValueException
 from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor, SingleThreadedExecutor
-from rclpy.signals import SignalHandlerOptions
 
-# how often the spin loop looks at the stop flag: the longest a Ctrl-C waits to be noticed
+# how often the main thread looks at the stop flag: the longest a Ctrl-C waits to be noticed
 STOP_POLL_S = 0.2
 
 
@@ -25,15 +25,17 @@ def spin_node(node_factory, args=None, threads: int = 1) -> int:
 
     A start-up error the user can fix (bad parameter file, missing folder) is one line, exit 2.
 
-    SIGINT and SIGTERM only set a flag, so a stop is always clean (exit 0) and quiet: during
-    start-up too, and when a second SIGINT arrives during teardown (`ros2 launch` sends one
-    after the terminal's own Ctrl-C; with rclpy's handler that one killed the node mid-teardown
-    (exit -2) or hung it until launch escalated to SIGTERM).
+    A stop by SIGINT or SIGTERM is always clean (exit 0) and quiet: during start-up too (our
+    handler, installed first, only sets a flag; rclpy chains to it once initialised), and when a
+    second SIGINT arrives during teardown (`ros2 launch` sends one after the terminal's own
+    Ctrl-C). That one used to kill the node mid-teardown (exit -2: Python's exit resets handlers)
+    or hang it until launch escalated to SIGTERM. rclpy keeps its own handler: with it switched
+    off (SignalHandlerOptions.NO) the trainer's action server missed goals in 3 of 5 test runs.
     """
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
-    rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
+    rclpy.init(args=args)
     try:
         node = node_factory()
     except (ValueError, FileNotFoundError, InvalidParameterTypeException,
@@ -44,16 +46,32 @@ def spin_node(node_factory, args=None, threads: int = 1) -> int:
         return 2
     executor = SingleThreadedExecutor() if threads == 1 else MultiThreadedExecutor(num_threads=threads)
     executor.add_node(node)
+    failure: list[BaseException] = []
+
+    def spin() -> None:
+        try:
+            executor.spin()
+        except ExternalShutdownException:
+            pass
+        except BaseException as exc:  # re-raised in the main thread below, unless we were stopping
+            if not stop.is_set() and rclpy.ok():  # (a wait set built as the context shuts down fails)
+                failure.append(exc)
+
+    # the executor spins in a thread; the main thread only waits for a signal (a Python signal
+    # handler runs in the main thread, which would otherwise sit inside the executor's wait)
+    spinner = threading.Thread(target=spin, name="executor", daemon=True)
+    spinner.start()
     try:
-        while not stop.is_set() and rclpy.ok():
-            executor.spin_once(timeout_sec=STOP_POLL_S)
-    except ExternalShutdownException:
-        pass
+        while not stop.is_set() and spinner.is_alive():
+            time.sleep(STOP_POLL_S)
     finally:
         # a second Ctrl-C must not kill the teardown: Python's exit resets handlers to the default
         # (death by SIGINT), but leaves an ignored signal ignored. SIGTERM still ends a stuck exit.
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         executor.shutdown(timeout_sec=5.0)
+        spinner.join(5.0)
         node.destroy_node()
         rclpy.try_shutdown()
+    if failure:
+        raise failure[0]
     return 0
