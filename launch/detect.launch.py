@@ -2,6 +2,9 @@
 
     ros2 launch automask detect.launch.py image_topic:=/camera/color/image_raw \
         model_path:=/path/to/bundle rviz:=true
+    # 3D positions from an RGB-D camera (RealSense): depth aligned to colour, the colour camera_info
+    ros2 launch automask detect.launch.py image_topic:=/camera/color/image_raw \
+        depth_topic:=/camera/aligned_depth_to_color/image_raw camera_info_topic:=/camera/color/camera_info
 
 An argument left empty keeps the value in params_file (see automask_ros/ros/launch_nodes.py).
 """
@@ -19,6 +22,11 @@ def generate_launch_description():
         DeclareLaunchArgument("image_topic", default_value="/camera/image_raw",
                               description="colour camera topic (sensor_msgs/Image; with "
                                           "image_transport:=compressed, <image_topic>/compressed)"),
+        DeclareLaunchArgument("depth_topic", default_value="/camera/depth_registered/image_raw",
+                              description="optional depth aligned to the colour image (16UC1 mm or 32FC1 m) "
+                                          "for 3D positions; nothing published there = 2D only"),
+        DeclareLaunchArgument("camera_info_topic", default_value="/camera/camera_info",
+                              description="CameraInfo of the colour camera (intrinsics for 3D)"),
         DeclareLaunchArgument("params_file", default_value=config_file("detect.yaml"),
                               description="detector node parameters (YAML)"),
         DeclareLaunchArgument("model_path", default_value="",
@@ -31,5 +39,7 @@ def generate_launch_description():
         fastdds_profile_argument(),
         automask_node("detector_node", overrides={"model_path": "model_path", "device": "device",
                                                   "image_transport": "image_transport"},
-                      remappings=[("image", LaunchConfiguration("image_topic"))]),
+                      remappings=[("image", LaunchConfiguration("image_topic")),
+                                  ("depth", LaunchConfiguration("depth_topic")),
+                                  ("camera_info", LaunchConfiguration("camera_info_topic"))]),
     ])

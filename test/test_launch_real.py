@@ -61,6 +61,7 @@ def test_capture_launch_arguments_reach_the_node(start, graph):
     the DDS profile reaches our node, not the launch process (so not other processes)."""
     launch = start("capture.launch.py", "dataset_root:=2025", "image_topic:=/cam/rgb",
                    "angle_topic:=/tt/deg", "joint_states_topic:=/tt/joints", "image_transport:=compressed",
+                   "depth_topic:=/cam/depth", "camera_info_topic:=/cam/info",
                    unset=("FASTDDS_DEFAULT_PROFILES_FILE",))
     graph.wait_node("capture_node", launch=launch)
     assert graph.params("capture_node", ["dataset_root", "step_deg", "image_transport"]) == {
@@ -69,7 +70,7 @@ def test_capture_launch_arguments_reach_the_node(start, graph):
     assert want <= graph.services("capture_node", want)
     want = {"/capture_node/status", "/capture_node/mask_preview"}
     assert want <= graph.publishers("capture_node", want)
-    want = {"/cam/rgb/compressed", "/tt/deg", "/tt/joints"}
+    want = {"/cam/rgb/compressed", "/tt/deg", "/tt/joints", "/cam/depth", "/cam/info"}
     assert want <= graph.subscriptions("capture_node", want)
     assert "FASTDDS_DEFAULT_PROFILES_FILE" not in launch.environ(launch.proc.pid)
     profile = launch.environ(launch.pid_of("capture_node"))["FASTDDS_DEFAULT_PROFILES_FILE"]
@@ -93,13 +94,13 @@ def test_detect_launch(start, graph, tmp_path):
     params = yaml_params(tmp_path / "mine.yaml", "detector_node", model_path="/models/from_file",
                          device="cpu", max_instances=7)
     launch = start("detect.launch.py", f"params_file:={params}", "model_path:=2025",
-                   "image_topic:=/cam/rgb")
+                   "image_topic:=/cam/rgb", "depth_topic:=/cam/depth", "camera_info_topic:=/cam/info")
     graph.wait_node("detector_node", launch=launch)
     assert graph.params("detector_node", ["model_path", "device", "max_instances"]) == {
         "model_path": "2025", "device": "cpu", "max_instances": 7}
     want = {"/detector_node/instances", "/detector_node/overlay", "/detector_node/model_info"}
     assert want <= graph.publishers("detector_node", want)
-    want = {"/cam/rgb", "/automask/model"}
+    want = {"/cam/rgb", "/automask/model", "/cam/depth", "/cam/info"}
     assert want <= graph.subscriptions("detector_node", want)
     stop_cleanly(launch)
 
