@@ -55,6 +55,7 @@ class Frame:
     depth: np.ndarray | None = None          # HxW float32 metres, exact
     intrinsics: Intrinsics | None = None     # pinhole intrinsics of rgb and depth
     pose: np.ndarray | None = None           # 4x4 camera-to-world, metres
+    sensor_depth: np.ndarray | None = None   # HxW float32 metres as a depth camera gives it (core/rig.py)
 
 
 @dataclass
