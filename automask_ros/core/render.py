@@ -28,6 +28,7 @@ import numpy as np
 from .atomic import atomic_write_image, atomic_write_json
 from .camera import Intrinsics
 from .dataset import mask_to_annotation
+from .depth import write_depth_png
 
 OBJECTS = ("mug", "bottle", "box")
 DISTRACTORS = ("can", "ball", "cone", "book")
@@ -680,27 +681,49 @@ def render_clutter_scenes(objects: Sequence[str] = OBJECTS, n: int = 5, size=(32
 
 
 def write_image_folder(out_dir: str | Path, frames: Iterable[Frame], *, label: str | None = None) -> Path:
-    """Write a camera-like folder: images/NNNNNN.png, masks/NNNNNN.png and angles.json.
+    """Write a camera-like folder: images/NNNNNN.png, masks/NNNNNN.png, depth/NNNNNN.png,
+    intrinsics.json and angles.json.
 
-    angles.json: {"label", "frames": [{"image", "mask", "angle_deg" (null when empty), "stamp",
-    "empty"}]}; `automask capture --images DIR/images` reads the images, the rest is ground truth.
+    depth/ holds what a depth camera would give, aligned to the colour frame of the same stem
+    (16-bit PNG, mm, 0 = no reading): the sensor depth when the frames have it (core/rig.py),
+    else the exact depth. intrinsics.json is the frames' Intrinsics.to_dict().
+    angles.json: {"label", "depth": "sensor" | "exact" | null, "camera_pose": 4x4 camera-to-world
+    in metres (world y up, the turntable's axis is the world y axis) or null, "frames": [{"image",
+    "mask", "depth" (or null), "angle_deg" (null when empty), "stamp", "empty"}]}.
+    `automask capture --images DIR/images --depth DIR/depth --intrinsics DIR/intrinsics.json`
+    reads the camera's part; masks and angles are ground truth.
     """
     out = Path(out_dir)
     (out / "images").mkdir(parents=True, exist_ok=True)
     (out / "masks").mkdir(exist_ok=True)
     records = []
+    intrinsics = pose = kind = None
     for i, frame in enumerate(frames):
         name = f"{i:06d}.png"
         atomic_write_image(out / "images" / name, frame.rgb)
         atomic_write_image(out / "masks" / name, frame.mask.astype(np.uint8) * 255)
-        records.append({"image": f"images/{name}", "mask": f"masks/{name}", "angle_deg": frame.angle_deg,
+        depth = frame.sensor_depth if frame.sensor_depth is not None else frame.depth
+        if depth is not None:
+            (out / "depth").mkdir(exist_ok=True)
+            write_depth_png(out / "depth" / name, depth)
+            kind = "sensor" if frame.sensor_depth is not None else "exact"
+        intrinsics = frame.intrinsics or intrinsics
+        pose = frame.pose if frame.pose is not None else pose
+        records.append({"image": f"images/{name}", "mask": f"masks/{name}",
+                        "depth": f"depth/{name}" if depth is not None else None, "angle_deg": frame.angle_deg,
                         "stamp": frame.stamp, "empty": bool(frame.is_empty)})
     written = {Path(r["image"]).name for r in records}
-    for sub in ("images", "masks"):  # frames left over from an earlier, longer render of this folder
+    for sub in ("images", "masks", "depth"):  # frames left over from an earlier, longer render of this folder
         for stale in (out / sub).glob("[0-9][0-9][0-9][0-9][0-9][0-9].png"):
-            if stale.name not in written:
+            if stale.name not in written or (sub == "depth" and kind is None):
                 stale.unlink()
-    atomic_write_json(out / "angles.json", {"version": 1, "label": label, "frames": records})
+    if intrinsics is not None:
+        atomic_write_json(out / "intrinsics.json", intrinsics.to_dict())
+    elif (out / "intrinsics.json").exists():
+        (out / "intrinsics.json").unlink()
+    atomic_write_json(out / "angles.json", {
+        "version": 1, "label": label, "depth": kind,
+        "camera_pose": None if pose is None else np.round(pose, 6).tolist(), "frames": records})
     return out
 
 
