@@ -7,7 +7,8 @@ and the sweep recorder never care which one ran. Colour-only backends ignore the
     u2net        pretrained U^2-Net-p salient-object FCN (ONNX, onnxruntime); the default
     torchvision  fcn_resnet50/101, deeplabv3_*, lraspp_mobilenet_v3_large (VOC classes)
     background   difference from a reference frame of the empty turntable
-    fused        FCN probability combined with background evidence (default with a reference)
+    depth        what stands on the turntable, from aligned depth (core/depth_segment.py)
+    fused        FCN probability combined with background and depth evidence, where they exist
 """
 
 from __future__ import annotations
@@ -26,8 +27,9 @@ VOC_CLASSES = ("__background__", "aeroplane", "bicycle", "bird", "boat", "bottle
                "pottedplant", "sheep", "sofa", "train", "tvmonitor")
 TORCHVISION_ARCHS = ("fcn_resnet50", "fcn_resnet101", "deeplabv3_resnet50", "deeplabv3_resnet101",
                      "deeplabv3_mobilenet_v3_large", "lraspp_mobilenet_v3_large")
-SEGMENTERS = ("u2net", "torchvision", "background", "fused")
+SEGMENTERS = ("u2net", "torchvision", "background", "fused", "depth")
 FCN_WEIGHT = 0.2  # fused: background difference dominates, the FCN breaks ties (see docs/capture.md)
+DEPTH_WEIGHT = 1.0  # fused with depth: geometry's colour-refined verdict in the object's edge band
 _MEAN = np.array([0.485, 0.456, 0.406], np.float32)
 _STD = np.array([0.229, 0.224, 0.225], np.float32)
 
@@ -317,20 +319,30 @@ class BackgroundSegmenter(Segmenter):
 
 
 class FusedSegmenter(Segmenter):
-    """FCN probability combined with background evidence where a reference frame exists.
+    """FCN probability combined with background and depth evidence, where they exist.
 
-    A weighted mean in log-odds. With a reference frame, background difference is the stronger
+    A weighted sum in log-odds. With a reference frame, background difference is the stronger
     evidence: a salient-object FCN happily marks a bowl in the background, or collapses on half
     of a plain cup, while "this pixel changed since the empty frame" does neither. The FCN
     (weight 0.2) breaks ties where the difference is ambiguous: shadows, object colour close to
     the turntable's. The weight was chosen on clutter objects 1-3 and COIL 6/10/16 before the
     full benchmark run.
+
+    With depth, geometry decides (core/depth_segment.py): outside the object's ragged band its
+    verdict stands, since a salient board or a changed pixel in the room is never the object;
+    inside the band, its colour refinement, the FCN and the background difference vote. The FCN
+    then runs on a crop around the object, where it sees the object large instead of the rig.
     """
 
     name = "fused"
 
-    def __init__(self, fcn: Segmenter, background: BackgroundSegmenter, fcn_weight: float = FCN_WEIGHT):
+    def __init__(self, fcn: Segmenter, background: BackgroundSegmenter, fcn_weight: float = FCN_WEIGHT,
+                 depth: Segmenter | None = None, depth_weight: float = DEPTH_WEIGHT, roi=None):
         self.fcn, self.background, self.fcn_weight = fcn, background, float(fcn_weight)
+        self.depth, self.depth_weight = depth, float(depth_weight)
+        self.roi = None if roi is None else [float(v) for v in roi]  # where the FCN looks without depth
+        if self.roi is not None:
+            roi_box(self.roi, (100, 100))
         self.last_background = None  # background evidence of the last frame, for hole filling
 
     @property
@@ -339,32 +351,97 @@ class FusedSegmenter(Segmenter):
 
     def set_reference(self, rgb, depth=None):
         self.background.set_reference(rgb)
+        if self.depth is not None and depth is not None:
+            self.depth.set_reference(rgb, depth)
 
     def describe(self) -> dict:
         return {"name": self.name, "fcn": self.fcn.describe(), "background": self.background.describe(),
-                "fcn_weight": self.fcn_weight}
+                "fcn_weight": self.fcn_weight, "roi": self.roi,
+                **({"depth": self.depth.describe(), "depth_weight": self.depth_weight} if self.depth else {})}
 
     def _predict(self, rgb, depth=None):
-        p = self.fcn(rgb)
-        if not self.background.has_reference:
-            self.last_background = None
-            return p
-        self.last_background = self.background(rgb)
-        return fuse(p, self.last_background, self.fcn_weight)
+        if depth is None or self.depth is None:
+            p = self.fcn(rgb) if self.roi is None else predict_in_box(self.fcn, rgb, roi_box(self.roi, rgb.shape))
+            if not self.background.has_reference:
+                self.last_background = None
+                return p
+            self.last_background = self.background(rgb)
+            return fuse(p, self.last_background, self.fcn_weight)
+        p_depth = self.depth(rgb, depth)
+        near = self.depth.last_near
+        self.last_background = None
+        if near is None or not near.any():
+            return p_depth
+        ys, xs = np.nonzero(near)
+        p_fcn = predict_in_box(self.fcn, rgb, pad_box((xs.min(), ys.min(), xs.max() + 1, ys.max() + 1),
+                                                      rgb.shape, 0.5))
+        terms = [(p_depth, self.depth_weight), (p_fcn, self.fcn_weight)]
+        if self.background.has_reference:
+            self.last_background = self.background(rgb)
+            terms.append((self.last_background, 1.0 - self.fcn_weight))
+        return np.where(near, fuse_terms(terms), p_depth).astype(np.float32)
+
+
+def pad_box(box, shape, frac: float) -> tuple[int, int, int, int]:
+    """(x0, y0, x1, y1) grown by frac of its size on every side, clipped to the frame."""
+    x0, y0, x1, y1 = box
+    h, w = shape[:2]
+    px, py = (x1 - x0) * frac, (y1 - y0) * frac
+    return (max(0, int(x0 - px)), max(0, int(y0 - py)), min(w, int(x1 + px) + 1), min(h, int(y1 + py) + 1))
+
+
+def roi_box(roi, shape) -> tuple[int, int, int, int]:
+    """A ROI given as fractions [x0, y0, x1, y1] of the frame, in pixels."""
+    h, w = shape[:2]
+    x0, y0, x1, y1 = (float(v) for v in roi)
+    if not (0 <= x0 < x1 <= 1 and 0 <= y0 < y1 <= 1):
+        raise SegmenterError(f"roi {list(roi)} must be fractions 0 <= x0 < x1 <= 1, 0 <= y0 < y1 <= 1")
+    return int(x0 * w), int(y0 * h), max(int(x0 * w) + 1, round(x1 * w)), max(int(y0 * h) + 1, round(y1 * h))
+
+
+def predict_in_box(segmenter: Segmenter, rgb: np.ndarray, box, depth=None) -> np.ndarray:
+    """Run a segmenter on a crop only (0 outside it): the FCN sees the turntable region large and
+    never the room around it."""
+    x0, y0, x1, y1 = box
+    out = np.zeros(rgb.shape[:2], np.float32)
+    out[y0:y1, x0:x1] = segmenter(np.ascontiguousarray(rgb[y0:y1, x0:x1]), depth)
+    return out
+
+
+class CroppedSegmenter(Segmenter):
+    """An FCN that only looks at the turntable's region of the frame (the `roi` parameter)."""
+
+    def __init__(self, inner: Segmenter, roi):
+        self.inner, self.roi = inner, [float(v) for v in roi]
+        roi_box(self.roi, (100, 100))  # refuse a bad ROI now, not at the first frame
+        self.name = inner.name
+
+    def describe(self) -> dict:
+        return {**self.inner.describe(), "roi": self.roi}
+
+    def _predict(self, rgb, depth=None):
+        return predict_in_box(self.inner, rgb, roi_box(self.roi, rgb.shape))
+
+
+def fuse_terms(terms) -> np.ndarray:
+    """Weighted sum in log-odds of (probability map, weight) pairs."""
+    eps = 1e-4
+    z = 0.0
+    for p, weight in terms:
+        p = np.clip(p, eps, 1 - eps)
+        z = z + weight * np.log(p / (1 - p))
+    return (1.0 / (1.0 + np.exp(-z))).astype(np.float32)
 
 
 def fuse(p_fcn: np.ndarray, p_bg: np.ndarray, fcn_weight: float = FCN_WEIGHT) -> np.ndarray:
-    """Weighted log-odds mean of two probability maps (shared with the benchmark's cache)."""
-    eps = 1e-4
-    a = np.clip(p_fcn, eps, 1 - eps)
-    b = np.clip(p_bg, eps, 1 - eps)
-    z = fcn_weight * np.log(a / (1 - a)) + (1 - fcn_weight) * np.log(b / (1 - b))
-    return (1.0 / (1.0 + np.exp(-z))).astype(np.float32)
+    """Weighted log-odds mean of FCN and background maps (shared with the benchmark's cache)."""
+    return fuse_terms([(p_fcn, fcn_weight), (p_bg, 1 - fcn_weight)])
 
 
 def make_segmenter(name: str = "u2net", **params) -> Segmenter:
     """Build a backend by name. Parameters are the backend's keywords; `fused` takes `fcn`
-    (a backend name, default u2net), `fcn_params`, `background_params` and `fcn_weight`."""
+    (a backend name, default u2net), `fcn_params`, `background_params`, `fcn_weight`, `roi` and
+    `depth_params` (a dict, or None for no depth evidence)."""
     name = str(name).lower()
     if name == "u2net":
         return U2NetSegmenter(**params)
@@ -372,14 +449,20 @@ def make_segmenter(name: str = "u2net", **params) -> Segmenter:
         return TorchvisionSegmenter(**params)
     if name == "background":
         return BackgroundSegmenter(**params)
+    if name == "depth":
+        from .depth_segment import DepthSegmenter
+
+        return DepthSegmenter(**params)
     if name == "fused":
         fcn_name = params.pop("fcn", "u2net")
         if fcn_name in ("fused", "background"):
             raise SegmenterError("fused needs an FCN backend: fcn='u2net' or 'torchvision'")
         fcn = make_segmenter(fcn_name, **dict(params.pop("fcn_params", {}) or {}))
         bg = BackgroundSegmenter(**dict(params.pop("background_params", {}) or {}))
+        depth_params = params.pop("depth_params", None)
+        depth = None if depth_params is None else make_segmenter("depth", **dict(depth_params))
         reference = params.pop("reference", None)
-        seg = FusedSegmenter(fcn, bg, **params)
+        seg = FusedSegmenter(fcn, bg, depth=depth, **params)
         if reference is not None:
             seg.set_reference(reference)
         return seg

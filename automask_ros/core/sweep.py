@@ -28,7 +28,7 @@ import numpy as np
 from .cleanup import CleanupParams, cleanup
 from .dataset import SweepWriter
 from .depth import DepthFrame
-from .segment import Segmenter, check_rgb, make_segmenter
+from .segment import CroppedSegmenter, Segmenter, check_rgb, make_segmenter
 
 
 def _p(default, doc):
@@ -42,8 +42,9 @@ class CaptureParams:
     """Every capture setting; the node reads them as ROS parameters, the CLI from YAML."""
 
     dataset_root: str = _p("automask_data", "folder sweeps are written to (CLI: --out)")
-    segmenter: str = _p("auto", "auto (u2net, fused with background once an empty frame is seen), "
-                        "u2net, torchvision, background or fused")
+    segmenter: str = _p("auto", "auto (geometry from depth when the camera gives it, fused with the "
+                        "u2net FCN and the difference from the empty frame once one is seen), u2net, "
+                        "torchvision, background, depth or fused")
     model_path: str = _p("", "u2net: ONNX file (empty = the bundled U^2-Net-p); torchvision: weights "
                          "(DEFAULT/enum name, .pth file or automask bundle)")
     torchvision_arch: str = _p("lraspp_mobilenet_v3_large", "torchvision backend architecture")
@@ -51,6 +52,11 @@ class CaptureParams:
     seg_threads: int = _p(2, "CPU threads for the segmenter (onnxruntime intra-op / torch)")
     fcn_weight: float = _p(0.2, "fused: weight of the FCN against background evidence (0..1)")
     bg_threshold: float = _p(25.0, "background: colour distance (grey levels) that is 50% object")
+    # depth (core/depth_segment.py): the object is what stands on the turntable top
+    min_height_m: float = _p(0.006, "depth: object points stand at least this far above the turntable top "
+                             "(and at least 3 sigma of the sensor noise at their range)")
+    max_height_m: float = _p(0.6, "depth: ... and at most this far (taller things are not the object)")
+    turntable_radius_m: float = _p(0.0, "depth: radius of the turntable top in metres; 0 = estimate it")
     # frame selection and revolution
     step_deg: float = _p(5.0, "keep a frame each time the turntable has turned this far")
     turntable_period_s: float = _p(0.0, "seconds per revolution, to infer the angle from time (0 = unknown)")
@@ -96,7 +102,8 @@ class CaptureParams:
     fill_holes: bool = _p(True, "fill enclosed holes unless they look like background seen through")
     hole_keep_min_frac: float = _p(0.002, "holes smaller than this fraction of the object are always filled")
     hole_colour_tol: float = _p(18.0, "Lab distance under which a hole matches the outside background")
-    roi: list = _p([0.0, 0.0, 1.0, 1.0], "turntable region [x0, y0, x1, y1] as fractions of the frame")
+    roi: list = _p([0.0, 0.0, 1.0, 1.0], "turntable region [x0, y0, x1, y1] as fractions of the frame: "
+                   "without depth the FCN looks only here, and clean-up keeps the blob inside it")
     # QA
     contact_sheet: bool = _p(True, "write contact_sheet.png (kept frames with masks, rejections) at the end")
 
@@ -180,7 +187,7 @@ def capture_yaml(params: CaptureParams | None = None) -> str:
 
 
 def build_segmenter(params: CaptureParams) -> Segmenter:
-    """The segmenter a CaptureParams names (auto = u2net fused with background when possible)."""
+    """The segmenter a CaptureParams names (auto = depth, FCN and background, each where it exists)."""
     name = params.segmenter.lower()
     fcn_params = {"threads": params.seg_threads}
     if params.model_path:
@@ -188,20 +195,29 @@ def build_segmenter(params: CaptureParams) -> Segmenter:
     tv = {"arch": params.torchvision_arch, "weights": params.model_path or "DEFAULT",
           "classes": list(params.torchvision_classes) or None, "threads": params.seg_threads}
     bg = {"threshold": params.bg_threshold}
+    depth = {"min_height_m": params.min_height_m, "max_height_m": params.max_height_m,
+             "radius_m": params.turntable_radius_m}
+    roi = None if not params.roi or list(map(float, params.roi)) == [0.0, 0.0, 1.0, 1.0] else params.roi
+
+    def looking_at_roi(seg: Segmenter) -> Segmenter:
+        return seg if roi is None else CroppedSegmenter(seg, roi)
+
     if name == "u2net":
-        return make_segmenter("u2net", **fcn_params)
+        return looking_at_roi(make_segmenter("u2net", **fcn_params))
     if name == "torchvision":
-        return make_segmenter("torchvision", **tv)
+        return looking_at_roi(make_segmenter("torchvision", **tv))
     if name == "background":
         return make_segmenter("background", **bg)
+    if name == "depth":
+        return make_segmenter("depth", **depth)
     if name in ("auto", "fused"):
         return make_segmenter("fused", fcn="u2net", fcn_params=fcn_params, background_params=bg,
-                              fcn_weight=params.fcn_weight)
+                              fcn_weight=params.fcn_weight, depth_params=depth, roi=roi)
     if name == "fused-torchvision":
         return make_segmenter("fused", fcn="torchvision", fcn_params=tv, background_params=bg,
-                              fcn_weight=params.fcn_weight)
+                              fcn_weight=params.fcn_weight, depth_params=depth, roi=roi)
     raise ValueError(f"unknown segmenter {params.segmenter!r}: choose auto, u2net, torchvision, "
-                     "background, fused or fused-torchvision")
+                     "background, depth, fused or fused-torchvision")
 
 
 @dataclass
