@@ -2,6 +2,9 @@
 
     ros2 launch automask capture.launch.py image_topic:=/camera/color/image_raw rviz:=true
     ros2 service call /capture_node/start_sweep automask/srv/StartSweep "{label: red_mug}"
+    # an RGB-D camera (RealSense): depth aligned to colour, and the colour camera_info
+    ros2 launch automask capture.launch.py image_topic:=/camera/color/image_raw \
+        depth_topic:=/camera/aligned_depth_to_color/image_raw camera_info_topic:=/camera/color/camera_info
 """
 
 from launch import LaunchDescription
@@ -17,6 +20,11 @@ def generate_launch_description():
     return LaunchDescription([
         DeclareLaunchArgument("image_topic", default_value="/camera/image_raw",
                               description="colour camera topic (sensor_msgs/Image)"),
+        DeclareLaunchArgument("depth_topic", default_value="/camera/depth_registered/image_raw",
+                              description="optional depth aligned to the colour image (16UC1 mm or 32FC1 m); "
+                                          "nothing published there = colour-only"),
+        DeclareLaunchArgument("camera_info_topic", default_value="/camera/camera_info",
+                              description="CameraInfo of the colour camera (intrinsics for the depth)"),
         DeclareLaunchArgument("angle_topic", default_value="/turntable/angle",
                               description="optional turntable angle in degrees (std_msgs/Float64)"),
         DeclareLaunchArgument("params_file",
@@ -33,6 +41,8 @@ def generate_launch_description():
              parameters=[LaunchConfiguration("params_file"),
                          {"dataset_root": LaunchConfiguration("dataset_root")}],
              remappings=[("image", LaunchConfiguration("image_topic")),
+                         ("depth", LaunchConfiguration("depth_topic")),
+                         ("camera_info", LaunchConfiguration("camera_info_topic")),
                          ("turntable_angle", LaunchConfiguration("angle_topic"))]),
         Node(package="rviz2", executable="rviz2", name="rviz2",
              arguments=["-d", PathJoinSubstitution([share, "config", "automask.rviz"])],

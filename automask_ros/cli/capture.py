@@ -3,6 +3,14 @@
     automask capture --label red_mug --out data --images frames/ [--glob '*.png']
     automask capture --label red_mug --out data --video sweep.mp4
     automask capture --label red_mug --out data --bag run.mcap --topic /camera/image_raw
+    automask capture --label apple --out data --images rgbd/ --depth rgbd/ --intrinsics camera.yaml
+    automask capture --label apple --out data --bag run.mcap --topic /camera/color/image_raw \
+        --depth-topic /camera/aligned_depth_to_color/image_raw --camera-info-topic /camera/color/camera_info
+
+A folder of stills keeps every frame as a view (quality gates still apply); videos and bags thin
+near-duplicate views (--thin does that for a folder too). Files that are another frame's depth,
+mask or crop companion (f_depth.png, f_mask.png, segmask_3.png beside color_3.png) are not frames.
+A frame whose depth is missing or unusable is recorded colour-only, with the reason on stderr.
 
 The sweep path is the last line of stdout, so scripts can do `path=$(automask capture ... | tail -1)`.
 """
@@ -25,6 +33,21 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     src.add_argument("--video", type=Path, help="video file (any format OpenCV reads)")
     src.add_argument("--bag", type=Path, help="rosbag2 folder or .mcap file")
     src.add_argument("--topic", help="image topic in --bag (sensor_msgs/Image or CompressedImage)")
+    src.add_argument("--thin", action="store_true",
+                     help="thin near-duplicate views of --images too (as for videos and bags)")
+    rgbd = p.add_argument_group("depth (optional)")
+    rgbd.add_argument("--depth", type=Path, metavar="DIR",
+                      help="depth per frame of --images, same file stem (or <stem>_depth, color_N -> depth_N): "
+                           "16-bit PNG in mm, or .npy/.tiff float in metres")
+    rgbd.add_argument("--depth-scale", type=float, metavar="M",
+                      help="metres per depth unit, overriding the default (mm for integers, m for floats)")
+    rgbd.add_argument("--intrinsics", type=Path, metavar="FILE",
+                      help="camera intrinsics: JSON/YAML with fx, fy, cx, cy (width, height), or a ROS "
+                           "camera_info YAML (required with --depth)")
+    rgbd.add_argument("--depth-topic", help="aligned depth topic in --bag (16UC1 mm or 32FC1 m)")
+    rgbd.add_argument("--camera-info-topic", help="CameraInfo topic in --bag (or give --intrinsics)")
+    rgbd.add_argument("--sync-tolerance", type=float, default=0.05, metavar="S",
+                      help="bag: pair colour and depth stamped at most this far apart (default 0.05 s)")
     p.add_argument("--segmenter", help="auto (default), u2net, torchvision, background or fused")
     p.add_argument("--params", type=Path, help="YAML of capture parameters (see config/capture.yaml)")
     p.add_argument("--step-deg", type=float, help="degrees between kept views when the angle is known")
@@ -60,8 +83,10 @@ def load_params(path: Path | None) -> dict:
 def run(args) -> int:
     from tqdm import tqdm
 
+    from ..core.camera import IntrinsicsError, load_intrinsics
     from ..core.dataset import SweepWriter
-    from ..core.sources import open_source
+    from ..core.rgbd_input import attach_depth
+    from ..core.sources import frame_selection_defaults, open_source
     from ..core.sweep import CaptureParams, SweepRecorder, build_segmenter
 
     raw = load_params(args.params)
@@ -73,24 +98,40 @@ def run(args) -> int:
         raw["turntable_period_s"] = args.turntable_period
     if args.max_frames is not None:
         raw["max_frames"] = args.max_frames
-    if args.images and "loop_closure" not in raw:
-        raw["loop_closure"] = False  # a folder ends by itself; every file is a candidate view
+    kind = "images" if args.images else "video" if args.video else "bag"
+    for key, value in frame_selection_defaults(kind, args.thin).items():
+        raw.setdefault(key, value)
     raw["dataset_root"] = str(args.out)
     if args.empty_frames < 0:
         raise ValueError("--empty-frames must be >= 0")
     params = CaptureParams.from_dict(raw)
-    source = open_source(images=args.images, glob=args.glob, video=args.video, bag=args.bag, topic=args.topic)
+    source = open_source(images=args.images, glob=args.glob, video=args.video, bag=args.bag, topic=args.topic,
+                         depth=args.depth, depth_topic=args.depth_topic, camera_info_topic=args.camera_info_topic,
+                         sync_tolerance_s=args.sync_tolerance, depth_scale=args.depth_scale)
+    intrinsics = load_intrinsics(args.intrinsics) if args.intrinsics else getattr(source, "intrinsics", None)
+    if (args.depth or args.depth_topic) and intrinsics is None:
+        raise IntrinsicsError("depth needs the camera's intrinsics: give --intrinsics FILE (fx, fy, cx, cy or a "
+                              "camera_info YAML)" + (" or --camera-info-topic" if args.bag else ""))
+    if not args.quiet and getattr(source, "companions", None):
+        print(f"{len(source.companions)} depth/mask companion files are not frames "
+              f"(e.g. {source.companions[0].name})", file=sys.stderr)
     segmenter = build_segmenter(params)
     writer = SweepWriter(args.out, args.label, sweep_id=args.sweep_id, params=params.to_dict())
     recorder = SweepRecorder(writer, segmenter, params)
     writer.meta["source"] = {"images": str(args.images) if args.images else None, "glob": args.glob,
                              "video": str(args.video) if args.video else None,
-                             "bag": str(args.bag) if args.bag else None, "topic": args.topic}
+                             "bag": str(args.bag) if args.bag else None, "topic": args.topic,
+                             "depth": str(args.depth) if args.depth else None, "depth_topic": args.depth_topic}
+    if intrinsics is not None:
+        writer.meta["intrinsics"] = intrinsics.to_dict()
     bar = tqdm(total=len(source) or None, unit="frame", disable=args.quiet, file=sys.stderr)
     try:
         for i, frame in enumerate(source):
+            depth, problem = attach_depth(frame.depth, frame.rgb.shape[:2], intrinsics)
+            if (problem or frame.depth_problem) and not args.quiet:
+                bar.write(f"no depth for {frame.source}: {problem or frame.depth_problem}", file=sys.stderr)
             result = recorder.feed(frame.rgb, frame.stamp, source=frame.source,
-                                   empty=True if i < args.empty_frames else None)
+                                   empty=True if i < args.empty_frames else None, depth=depth)
             bar.update(1)
             s = recorder.status()
             bar.set_postfix(kept=s["kept"], rej=s["rejected"], neg=s["negatives"], refresh=False)
@@ -109,6 +150,10 @@ def run(args) -> int:
               file=sys.stderr)
     print(f"{writer.label}: {status['kept']} kept, {status['rejected']} rejected, {status['negatives']} "
           f"negatives of {status['seen']} frames, coverage {status['coverage_deg']:.0f} deg ({status['message']})")
+    if args.depth or args.depth_topic:
+        stored = writer.counts.get("with_depth", 0)
+        print(f"depth: stored for {stored} of {status['kept'] + status['negatives']} frames"
+              + ("" if stored else ": see the 'no depth' lines above"))
     if getattr(recorder, "contact_sheet", None):
         print(f"contact sheet: {recorder.contact_sheet}")
     print(status["path"])

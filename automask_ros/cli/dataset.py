@@ -57,7 +57,8 @@ def run(args) -> int:
             area = s["mask_area_frac"] or {}
             print(f"{s['path']}: {s['label']} ({s['state']}) {s['positives']} masked + {s['negatives']} negative "
                   f"images, {s['rejected']} rejected, sizes {', '.join(s['image_sizes'])}, mask area "
-                  f"median {area.get('median', 0):.3f} of the frame")
+                  f"median {area.get('median', 0):.3f} of the frame"
+                  + (f", depth for {s['depth_frames']} images" if s["depth_frames"] else ""))
             for reason, n in sorted(s["rejection_reasons"].items(), key=lambda kv: -kv[1]):
                 print(f"    {n:4d} x {reason}")
         return 0

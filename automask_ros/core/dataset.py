@@ -3,9 +3,14 @@
 Layout (DESIGN.md):
     <root>/<label>/<sweep_id>/images/NNNNNN.png   RGB frames as captured
                               masks/NNNNNN.png    mono8, 255 = object (all 0 for negatives)
+                              depth/NNNNNN.png    16-bit depth in mm aligned to the frame (only
+                                                  when the camera gave depth; 0 = no reading)
                               annotations.json    COCO; image entries also carry angle_deg,
-                                                  stamp, source, negative and quality figures
-                              sweep.json          label, state, parameters, counts, rejections
+                                                  stamp, source, negative and quality figures;
+                                                  depth_file and intrinsics when there is depth
+                              sweep.json          label, state, parameters, counts, rejections,
+                                                  intrinsics (so the sweep is a self-contained
+                                                  RGB-D dataset)
 
 Every frame rewrites both JSON files atomically, so a capture that is killed at any moment
 leaves a dataset that loads with every frame committed before the kill.
@@ -23,6 +28,8 @@ import numpy as np
 from pycocotools import mask as mask_utils
 
 from .atomic import atomic_write_image, atomic_write_json, read_rgb
+from .camera import Intrinsics, IntrinsicsError
+from .depth import DepthError, DepthFrame, read_depth, write_depth_png
 
 SCHEMA_VERSION = 1
 _LABEL_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$")
@@ -116,8 +123,9 @@ class SweepWriter:
 
     def add_frame(self, rgb: np.ndarray, mask: np.ndarray | None, *, angle_deg: float | None = None,
                   stamp: float | None = None, source: str | int | float | None = None,
-                  quality: dict | None = None) -> int:
-        """Store a kept frame (mask None = negative, an empty-turntable view). Returns its image id."""
+                  quality: dict | None = None, depth: DepthFrame | None = None) -> int:
+        """Store a kept frame (mask None = negative, an empty-turntable view). Returns its image id.
+        depth: aligned depth of the frame, stored as depth/NNNNNN.png (mm) with its intrinsics."""
         rgb = np.asarray(rgb)
         if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.size == 0:
             raise DatasetError(f"frame must be HxWx3 RGB, got shape {rgb.shape}")
@@ -129,9 +137,14 @@ class SweepWriter:
             (np.asarray(mask) > 0).astype(np.uint8) * 255
         if mask_u8.shape != (height, width):
             raise DatasetError(f"mask shape {mask_u8.shape} does not match frame {(height, width)}")
+        if depth is not None and depth.depth_m.shape != (height, width):
+            raise DatasetError(f"depth shape {depth.depth_m.shape} does not match frame {(height, width)}")
         try:
             atomic_write_image(self.path / "images" / name, rgb)
             atomic_write_image(self.path / "masks" / name, mask_u8)
+            if depth is not None:
+                (self.path / "depth").mkdir(exist_ok=True)
+                write_depth_png(self.path / "depth" / name, depth.depth_m)
         except OSError as exc:
             raise DatasetError(f"cannot write frame to {self.path}: {exc}; free disk space or "
                                "choose another output directory (earlier frames are intact)") from None
@@ -142,6 +155,12 @@ class SweepWriter:
             "stamp": None if stamp is None else float(stamp),
             "source": source, "negative": bool(negative), "quality": quality or {},
         })
+        if depth is not None:
+            intrinsics = depth.intrinsics.to_dict()
+            self.coco["images"][-1].update(depth_file=f"depth/{name}", intrinsics=intrinsics)
+            self.meta.setdefault("intrinsics", intrinsics)
+            counts_depth = self.meta["counts"]
+            counts_depth["with_depth"] = counts_depth.get("with_depth", 0) + 1
         if not negative:
             ann = mask_to_annotation(mask_u8)
             ann.update(id=len(self.coco["annotations"]) + 1, image_id=image_id, category_id=1)
@@ -199,6 +218,25 @@ class Sweep:
     def read_image(self, image: dict) -> np.ndarray:
         return read_rgb(self.image_path(image))
 
+    def depth(self, image: dict) -> DepthFrame | None:
+        """The image's aligned depth (metres) with its intrinsics; None when it has no depth.
+        Raises DatasetError when the depth file or the intrinsics cannot be read."""
+        name = image.get("depth_file")
+        if not name:
+            return None
+        intrinsics = image.get("intrinsics") or self.meta.get("intrinsics")
+        try:
+            if not intrinsics:
+                raise IntrinsicsError("no intrinsics in the image entry or sweep.json")
+            frame = DepthFrame(read_depth(self.path / name), Intrinsics.from_dict(intrinsics))
+        except (DepthError, IntrinsicsError, OSError) as exc:
+            raise DatasetError(f"{self.path}: image {image['id']}: {exc}") from None
+        if frame.depth_m.shape != (image["height"], image["width"]):
+            raise DatasetError(f"{self.path}: image {image['id']}: depth {name} is "
+                               f"{frame.depth_m.shape[1]}x{frame.depth_m.shape[0]}, the image "
+                               f"{image['width']}x{image['height']}")
+        return frame
+
     def mask(self, image: dict) -> np.ndarray:
         """Union of the image's object masks as HxW bool (all False for a negative)."""
         out = np.zeros((image["height"], image["width"]), bool)
@@ -240,10 +278,13 @@ def _check_image_entry(path: Path, image) -> None:
     width, height = image["width"], image["height"]
     if not (_is_int(width) and _is_int(height) and width > 0 and height > 0 and width * height <= MAX_PIXELS):
         raise DatasetError(f"{path}: image {image['id']} has an impossible size {width!r}x{height!r}")
-    name = image["file_name"]
-    if not isinstance(name, str) or not name or "\x00" in name or ".." in Path(name).parts \
-            or Path(name).is_absolute():
-        raise DatasetError(f"{path}: image file_name {name!r} leaves the sweep folder")
+    for key in ("file_name", "depth_file"):
+        name = image.get(key)
+        if key == "depth_file" and name is None:
+            continue
+        if not isinstance(name, str) or not name or "\x00" in name or ".." in Path(name).parts \
+                or Path(name).is_absolute():
+            raise DatasetError(f"{path}: image {key} {name!r} leaves the sweep folder")
 
 
 def _check_segmentation(path: Path, seg) -> None:
@@ -313,6 +354,10 @@ def validate_sweep(path: str | Path) -> list[str]:
             present = False
         if not present:
             problems.append(f"missing image file {image['file_name']}")
+        try:
+            sweep.depth(image)
+        except DatasetError as exc:
+            problems.append(str(exc).split(": ", 1)[-1])
     for ann in sweep.coco["annotations"]:
         image = next(i for i in sweep.images if i["id"] == ann["image_id"])
         size = ann["segmentation"].get("size") if isinstance(ann["segmentation"], dict) else None
@@ -349,6 +394,8 @@ def sweep_stats(path: str | Path) -> dict:
                            "max": round(max(areas), 4)} if areas else None,
         "angle_range_deg": [angles[0], angles[-1]] if angles else None,
         "coverage_deg": sweep.meta.get("coverage_deg"),
+        "depth_frames": sum(1 for i in sweep.images if i.get("depth_file")),
+        "intrinsics": sweep.meta.get("intrinsics"),
     }
 
 
@@ -372,7 +419,7 @@ def merge_sweeps(paths: list[str | Path], root: str | Path, *, sweep_id: str | N
             mask = None if image.get("negative") else s.mask(image)
             new_id = writer.add_frame(s.read_image(image), mask, angle_deg=image.get("angle_deg"),
                                       stamp=image.get("stamp"), source=image.get("source"),
-                                      quality=image.get("quality") or {})
+                                      quality=image.get("quality") or {}, depth=s.depth(image))
             writer.coco["images"][new_id - 1]["merged_from"] = {"sweep": str(s.path), "image_id": image["id"]}
         for r in s.meta.get("rejected", []):
             writer.meta["rejected"].append({**r, "merged_from": str(s.path)})

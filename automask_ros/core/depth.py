@@ -55,12 +55,17 @@ def to_metres(array: np.ndarray, scale: float | None = None) -> np.ndarray:
     return metres
 
 
-def decode_depth(pixels: np.ndarray, encoding: str, scale: float | None = None) -> np.ndarray:
-    """Pixels of a depth Image message (already decoded by image_codec.decode) -> metres."""
+def check_encoding(encoding: str) -> str:
+    """Refuse an Image encoding that is not depth (before its pixels are decoded)."""
     if encoding not in DEPTH_ENCODINGS:
         raise DepthError(f"unsupported depth encoding {encoding!r}: publish 16UC1 (mm) or 32FC1 (m), "
                          "aligned to the colour image")
-    return to_metres(pixels, scale if scale else DEPTH_ENCODINGS[encoding])
+    return encoding
+
+
+def decode_depth(pixels: np.ndarray, encoding: str, scale: float | None = None) -> np.ndarray:
+    """Pixels of a depth Image message (already decoded by image_codec.decode) -> metres."""
+    return to_metres(pixels, scale if scale else DEPTH_ENCODINGS[check_encoding(encoding)])
 
 
 def check_depth(depth_m: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
@@ -109,13 +114,24 @@ def write_depth_png(path: str | Path, depth_m: np.ndarray) -> Path:
     return atomic_write_bytes(path, depth_png_bytes(depth_m))
 
 
-def find_depth_file(folder: str | Path, stem: str) -> Path | None:
+COLOUR_PREFIXES = ("color_", "colour_", "rgb_")  # color_7.png <-> depth_7.npy (Dex-Net, RealSense tools)
+
+
+def depth_stems(stem: str) -> list[str]:
+    """File stems that hold the depth of the colour frame `stem`, most specific first."""
+    names = [stem, f"{stem}_depth"]
+    names += [f"depth_{stem[len(p):]}" for p in COLOUR_PREFIXES if stem.lower().startswith(p)]
+    return names
+
+
+def find_depth_file(folder: str | Path, stem: str, exclude: str | Path | None = None) -> Path | None:
     """The depth file in `folder` with the colour frame's stem (`frame_7.png` -> `frame_7.npy`,
-    or `frame_7_depth.png` as UW RGB-D names them); None when there is none."""
+    `frame_7_depth.png` as UW RGB-D names them, or `color_7.png` -> `depth_7.npy`); None when
+    there is none. exclude: the colour file itself, when depth lies in the same folder."""
     folder = Path(folder)
-    for name in (stem, f"{stem}_depth"):
+    for name in depth_stems(stem):
         for suffix in DEPTH_SUFFIXES:
             path = folder / f"{name}{suffix}"
-            if path.is_file():
+            if path.is_file() and (exclude is None or not path.samefile(exclude)):
                 return path
     return None

@@ -2,12 +2,16 @@
 
 Each yields Frame(rgb, stamp, source): `source` is what the COCO image entry records so that a
 mask can be matched to the frame it came from (file path, video frame index, bag timestamp in ns).
+Folders and bags can also give aligned depth (Frame.depth in metres, or Frame.depth_problem saying
+why a frame has none): a folder by file stem (core/depth.find_depth_file), a bag by pairing the
+depth topic's stamps with the colour stamps (core/pairing.StampPairer).
 Message decoding uses core/image_codec.py, shared with the ROS nodes (no rclpy needed here).
 """
 
 from __future__ import annotations
 
 import re
+from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,10 +19,14 @@ import cv2
 import numpy as np
 
 from .atomic import read_rgb
+from .camera import Intrinsics
+from .depth import COLOUR_PREFIXES, DepthError, decode_depth, check_encoding, find_depth_file, read_depth
 from .image_codec import decode, to_rgb8
+from .pairing import StampPairer
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"}
 IMAGE_TYPES = ("sensor_msgs/msg/Image", "sensor_msgs/msg/CompressedImage")
+COMPANION_WORDS = ("depth", "mask", "segmask", "loc", "label")  # files that describe another frame
 
 
 @dataclass
@@ -26,6 +34,29 @@ class Frame:
     rgb: np.ndarray
     stamp: float | None
     source: str | int | float
+    depth: np.ndarray | None = None   # aligned depth in metres (0 = no reading), when given
+    depth_problem: str = ""           # why a source with depth has none for this frame
+
+
+def frame_selection_defaults(kind: str, thin: bool = False) -> dict:
+    """Capture parameters a source kind implies unless the user sets them. A folder of stills is a
+    set of chosen views: keep every frame (no appearance thinning, no loop closure; the quality
+    gates still apply). Videos and bags are streams: thin near-duplicates. thin=True treats a
+    folder like a stream."""
+    if kind == "images" and not thin:
+        return {"min_change": 0.0, "loop_closure": False}
+    return {}
+
+
+def companion_stems(stem: str) -> set[str]:
+    """Stems of the frame that a file named `stem` would belong to (`f_depth` -> `f`, `segmask_3`
+    -> `color_3`); empty for a name that is no companion."""
+    low = stem.lower()
+    out = {stem[: -len(w) - 1] for w in COMPANION_WORDS if low.endswith(f"_{w}") and len(low) > len(w) + 1}
+    for w in COMPANION_WORDS:
+        if low.startswith(f"{w}_"):
+            out |= {p + stem[len(w) + 1:] for p in COLOUR_PREFIXES}
+    return out
 
 
 def natural_key(text: str):
@@ -34,15 +65,24 @@ def natural_key(text: str):
 
 
 class ImageFolder:
-    """Every image in a folder (optionally matching a glob), in natural sort order."""
+    """Every image in a folder (optionally matching a glob), in natural sort order. Files that
+    are another frame's companion (its depth, mask or crop file, as UW RGB-D and Dex-Net store
+    them beside the frame) are not frames. depth_dir: read each frame's depth by stem."""
 
-    def __init__(self, folder: str | Path, glob: str | None = None):
+    def __init__(self, folder: str | Path, glob: str | None = None, depth_dir: str | Path | None = None,
+                 depth_scale: float | None = None):
         folder = Path(folder)
         if not folder.is_dir():
             raise FileNotFoundError(f"image folder {folder} does not exist: give --images an existing folder")
+        if depth_dir is not None and not Path(depth_dir).is_dir():
+            raise FileNotFoundError(f"depth folder {depth_dir} does not exist: give --depth an existing folder")
+        self.depth_dir, self.depth_scale = (Path(depth_dir) if depth_dir else None), depth_scale
         files = [p for p in folder.glob(glob or "*") if p.is_file()]
         if not glob:
             files = [p for p in files if p.suffix.lower() in IMAGE_SUFFIXES]
+        stems = {p.stem for p in files}
+        self.companions = [p for p in files if companion_stems(p.stem) & stems]
+        files = [p for p in files if p not in self.companions]
         self.files = sorted(files, key=lambda p: natural_key(p.name))
         if not self.files:
             raise FileNotFoundError(f"no images in {folder}" + (f" matching {glob!r}" if glob else "")
@@ -53,7 +93,17 @@ class ImageFolder:
 
     def __iter__(self):
         for path in self.files:
-            yield Frame(read_rgb(path), None, str(path))
+            frame = Frame(read_rgb(path), None, str(path))
+            if self.depth_dir is not None:
+                depth_file = find_depth_file(self.depth_dir, path.stem, exclude=path)
+                if depth_file is None:
+                    frame.depth_problem = f"no depth file for {path.name} in {self.depth_dir} (same stem, or <stem>_depth)"
+                else:
+                    try:
+                        frame.depth = read_depth(depth_file, self.depth_scale)
+                    except DepthError as exc:
+                        frame.depth_problem = str(exc)
+            yield frame
 
 
 class VideoFile:
@@ -105,34 +155,72 @@ def image_msg_to_rgb(msg, msgtype: str) -> np.ndarray:
     return to_rgb8(pixels, msg.encoding)
 
 
+def _stamp(msg, timestamp_ns: int) -> float:
+    """A message's header stamp in seconds (the camera's time); the bag time when it has none."""
+    header = getattr(msg, "header", None)
+    stamp = (header.stamp.sec + header.stamp.nanosec * 1e-9) if header is not None else 0.0
+    return stamp or timestamp_ns * 1e-9
+
+
+def _depth_msg_to_metres(msg, scale: float | None) -> np.ndarray:
+    """A depth Image message (rosbags) -> metres; DepthError / ImageCodecError when it is not one."""
+    check_encoding(msg.encoding)
+    pixels = decode(msg.encoding, int(msg.height), int(msg.width), int(msg.step), bool(msg.is_bigendian),
+                    np.asarray(msg.data, np.uint8) if not isinstance(msg.data, (bytes, bytearray)) else msg.data)
+    return decode_depth(pixels, msg.encoding, scale)
+
+
 class BagTopic:
     """Image or CompressedImage messages of one topic in a rosbag2 file/folder (rosbags).
 
     stamp = the message header stamp (the camera's time), source = the bag timestamp in ns.
+    depth_topic: each colour frame gets the depth frame nearest in stamp within tolerance_s;
+    camera_info_topic: the intrinsics (the first CameraInfo in the bag) as self.intrinsics.
     """
 
-    def __init__(self, path: str | Path, topic: str):
+    def __init__(self, path: str | Path, topic: str, depth_topic: str | None = None,
+                 camera_info_topic: str | None = None, tolerance_s: float = 0.05, depth_scale: float | None = None):
         from rosbags.highlevel import AnyReader
 
-        self.path, self.topic = Path(path), topic
+        self.path, self.topic, self.depth_topic = Path(path), topic, depth_topic
+        self.tolerance_s, self.depth_scale = tolerance_s, depth_scale
+        self.intrinsics: Intrinsics | None = None
         if not self.path.exists():
             raise FileNotFoundError(f"bag {self.path} does not exist")
         self._reader_cls = AnyReader
         try:
             with AnyReader([self._bag_path()]) as reader:
-                conns = [c for c in reader.connections if c.topic == topic]
                 images = sorted({c.topic for c in reader.connections if c.msgtype in IMAGE_TYPES})
-                if not conns:
-                    raise ValueError(f"topic {topic!r} is not in {self.path}: image topics there are "
-                                     f"{', '.join(images) or 'none'}")
-                if conns[0].msgtype not in IMAGE_TYPES:
-                    raise ValueError(f"topic {topic!r} carries {conns[0].msgtype}, not sensor_msgs Image or "
-                                     f"CompressedImage: image topics are {', '.join(images) or 'none'}")
-                self.count = sum(c.msgcount for c in conns)
+                self.count = sum(c.msgcount for c in self._connections(reader, topic, IMAGE_TYPES, images))
+                if depth_topic:
+                    self._connections(reader, depth_topic, IMAGE_TYPES[:1], images)
+                if camera_info_topic:
+                    self.intrinsics = self._first_camera_info(reader, camera_info_topic)
         except ValueError:
             raise
         except Exception as exc:  # rosbags raises its own reader errors
             raise ValueError(f"cannot read bag {self.path}: {exc}".splitlines()[0]) from None
+
+    def _connections(self, reader, topic: str, types: tuple, images: list) -> list:
+        conns = [c for c in reader.connections if c.topic == topic]
+        if not conns:
+            raise ValueError(f"topic {topic!r} is not in {self.path}: image topics there are "
+                             f"{', '.join(images) or 'none'}")
+        if conns[0].msgtype not in types:
+            raise ValueError(f"topic {topic!r} carries {conns[0].msgtype}, not {' or '.join(types)}: image "
+                             f"topics are {', '.join(images) or 'none'}")
+        return conns
+
+    def _first_camera_info(self, reader, topic: str) -> Intrinsics:
+        infos = sorted({c.topic for c in reader.connections if c.msgtype == "sensor_msgs/msg/CameraInfo"})
+        conns = [c for c in reader.connections if c.topic == topic]
+        if not conns or conns[0].msgtype != "sensor_msgs/msg/CameraInfo":
+            raise ValueError(f"topic {topic!r} is not a sensor_msgs/CameraInfo topic in {self.path}: "
+                             f"CameraInfo topics there are {', '.join(infos) or 'none'}")
+        for conn, _, raw in reader.messages(connections=conns):
+            msg = reader.deserialize(raw, conn.msgtype)
+            return Intrinsics.from_k(list(msg.k), int(msg.width), int(msg.height))
+        raise ValueError(f"topic {topic!r} in {self.path} has no messages: no intrinsics to read")
 
     def _bag_path(self) -> Path:
         return self.path  # rosbags opens a rosbag2 folder or a single .mcap file
@@ -142,25 +230,57 @@ class BagTopic:
 
     def __iter__(self):
         with self._reader_cls([self._bag_path()]) as reader:
-            conns = [c for c in reader.connections if c.topic == self.topic]
+            conns = [c for c in reader.connections if c.topic in (self.topic, self.depth_topic)]
+            pairer = StampPairer(self.tolerance_s, keep=32)
+            pending: deque = deque()  # colour frames that a later depth frame may still match better
+            newest_depth = float("-inf")
             for conn, timestamp, raw in reader.messages(connections=conns):
                 msg = reader.deserialize(raw, conn.msgtype)
-                header = getattr(msg, "header", None)
-                stamp = (header.stamp.sec + header.stamp.nanosec * 1e-9) if header is not None else timestamp * 1e-9
-                if header is not None and stamp == 0:
-                    stamp = timestamp * 1e-9
-                yield Frame(image_msg_to_rgb(msg, conn.msgtype), stamp, int(timestamp))
+                stamp = _stamp(msg, timestamp)
+                if conn.topic == self.depth_topic:
+                    pairer.add(stamp, msg)
+                    newest_depth = max(newest_depth, stamp)
+                elif self.depth_topic is None:
+                    yield Frame(image_msg_to_rgb(msg, conn.msgtype), stamp, int(timestamp))
+                    continue
+                else:
+                    pending.append((stamp, timestamp, msg, conn.msgtype))
+                while pending and (pending[0][0] + self.tolerance_s < newest_depth or len(pending) > 16):
+                    yield self._paired(pairer, *pending.popleft())
+            while pending:
+                yield self._paired(pairer, *pending.popleft())
+
+    def _paired(self, pairer: StampPairer, stamp: float, timestamp: int, msg, msgtype: str) -> Frame:
+        frame = Frame(image_msg_to_rgb(msg, msgtype), stamp, int(timestamp))
+        depth_msg = pairer.match(stamp)
+        if depth_msg is None:
+            gap = pairer.nearest_gap(stamp)
+            frame.depth_problem = (f"no depth frame on {self.depth_topic} within {self.tolerance_s:g} s of the "
+                                   f"colour frame" + ("" if gap is None else f" (nearest {gap:.3f} s away)")
+                                   + ": check the stamps or raise --sync-tolerance")
+            return frame
+        try:
+            frame.depth = _depth_msg_to_metres(depth_msg, self.depth_scale)
+        except ValueError as exc:  # DepthError, ImageCodecError
+            frame.depth_problem = str(exc)
+        return frame
 
 
-def open_source(images=None, glob=None, video=None, bag=None, topic=None):
-    """Exactly one of images / video / bag (bag needs topic)."""
+def open_source(images=None, glob=None, video=None, bag=None, topic=None, depth=None, depth_topic=None,
+                camera_info_topic=None, sync_tolerance_s=0.05, depth_scale=None):
+    """Exactly one of images / video / bag (bag needs topic). depth (a folder) goes with images,
+    depth_topic and camera_info_topic with bag."""
     given = [x for x in (images, video, bag) if x]
     if len(given) != 1:
         raise ValueError("give exactly one source: --images DIR, --video FILE or --bag FILE --topic T")
+    if depth and not images:
+        raise ValueError("--depth DIR goes with --images; for a bag give --depth-topic")
+    if (depth_topic or camera_info_topic) and not bag:
+        raise ValueError("--depth-topic and --camera-info-topic go with --bag")
     if images:
-        return ImageFolder(images, glob)
+        return ImageFolder(images, glob, depth, depth_scale)
     if video:
         return VideoFile(video)
     if not topic:
         raise ValueError("--bag needs --topic: the image topic to read")
-    return BagTopic(bag, topic)
+    return BagTopic(bag, topic, depth_topic, camera_info_topic, sync_tolerance_s, depth_scale)

@@ -27,7 +27,7 @@ import numpy as np
 
 from .cleanup import CleanupParams, cleanup
 from .dataset import SweepWriter
-from .depth import DepthFrame
+from .depth import DepthFrame, check_depth
 from .segment import CroppedSegmenter, Segmenter, check_rgb, make_segmenter
 
 
@@ -291,6 +291,8 @@ class SweepRecorder:
         """Process one frame. empty=True: the caller knows the turntable is empty (a negative).
         depth: aligned depth of the same instant, when the camera gives it."""
         rgb = check_rgb(rgb)
+        if depth is not None:
+            check_depth(depth.depth_m, rgb.shape[:2])
         with self._lock:
             with self._guard:
                 self._in_frame = True
@@ -488,7 +490,8 @@ class SweepRecorder:
         return ""
 
     def _keep(self, rgb, thumb, mask, q, stamp, angle, source) -> FrameResult:
-        image_id = self.writer.add_frame(rgb, mask, angle_deg=angle, stamp=stamp, source=source, quality=q)
+        image_id = self.writer.add_frame(rgb, mask, angle_deg=angle, stamp=stamp, source=source, quality=q,
+                                         depth=self._depth)
         if self._first_thumb is None:
             self._first_thumb = thumb
         elif self._change is not None:
@@ -517,7 +520,7 @@ class SweepRecorder:
         if self._negatives[when] >= limit:
             return FrameResult("skipped", "empty turntable (enough negatives)", coverage_deg=self.coverage_deg)
         image_id = self.writer.add_frame(rgb, None, angle_deg=None, stamp=stamp, source=source,
-                                         quality={"negative": when})
+                                         quality={"negative": when}, depth=self._depth)
         self._negatives[when] += 1
         self._sheet(rgb, None, "negative", f"empty ({when})")
         return FrameResult("negative", f"empty turntable ({when})", None, {}, self.coverage_deg, image_id)

@@ -2,6 +2,9 @@
 
 ~/start_sweep (StartSweep) and ~/stop_sweep (Trigger) control it; ~/status (SweepStatus) reports
 at status_rate_hz; ~/mask_preview shows the cleaned mask (only when someone subscribes).
+Optional `depth` (aligned, 16UC1 mm or 32FC1 m) and `camera_info` give each frame its depth
+(core/rgbd_input.py): a frame without usable depth is recorded colour-only and the reason is
+logged once per period; a camera that sends no depth works colour-only as before.
 Segmentation runs in a worker thread on the newest frame, so a slow FCN drops frames instead of
 queueing them or blocking a service call. The recording itself is core/sweep.py.
 """
@@ -14,17 +17,19 @@ import time
 
 from rclpy.node import Node
 from rclpy.qos import QoSProfile, qos_profile_sensor_data
-from sensor_msgs.msg import Image
+from sensor_msgs.msg import CameraInfo, Image
 from std_msgs.msg import Float64
 from std_srvs.srv import Trigger
 
 from automask.msg import SweepStatus
 from automask.srv import StartSweep
+from automask_ros.core.camera import load_intrinsics
 from automask_ros.core.dataset import DatasetError, SweepWriter
 from automask_ros.core.latest import LatestWorker
 from automask_ros.core.overlay import draw_mask_preview
+from automask_ros.core.rgbd_input import OncePerPeriod, RgbdInput
 from automask_ros.core.sweep import CaptureParams, SweepRecorder, build_segmenter
-from automask_ros.ros.image_conversion import imgmsg_to_rgb, rgb_to_imgmsg
+from automask_ros.ros.image_conversion import imgmsg_to_depth_m, imgmsg_to_rgb, rgb_to_imgmsg
 from automask_ros.ros.params import Param, declare, values
 from automask_ros.ros.spin import spin_node
 
@@ -40,6 +45,10 @@ NODE_PARAMS = [
     Param("angle_max_age_s", 1.0, "ignore turntable_angle readings older than this", 0.01, 60.0),
     Param("empty_frames", 1, "the first N frames of a sweep show the empty turntable (negatives and "
           "background reference): start each sweep before putting the object on", 0, 1000),
+    Param("sync_tolerance_s", 0.05, "pair a colour frame with the depth frame nearest in stamp, at most "
+          "this far apart (read at each start_sweep)", 0.0, 1.0),
+    Param("intrinsics_file", "", "camera intrinsics file (JSON/YAML fx, fy, cx, cy or camera_info YAML) "
+          "for depth when there is no camera_info topic; wins over camera_info (read at each start_sweep)"),
 ]
 PARAMS = CAPTURE_PARAMS + NODE_PARAMS
 
@@ -59,7 +68,13 @@ class CaptureNode(Node):
         self.pub_status = self.create_publisher(SweepStatus, "~/status", 10)
         self.pub_preview = self.create_publisher(Image, "~/mask_preview", qos_profile_sensor_data)
         self.worker = LatestWorker(self._process, "capture-segmentation", self._on_worker_error)
+        self.rgbd = RgbdInput(self.p["sync_tolerance_s"], decode=imgmsg_to_depth_m)
+        self._report_depth = OncePerPeriod(10.0)
         self.create_subscription(Image, "image", self._on_image, QoSProfile(
+            depth=1, reliability=qos_profile_sensor_data.reliability))
+        self.create_subscription(Image, "depth", self._on_depth, QoSProfile(
+            depth=2, reliability=qos_profile_sensor_data.reliability))
+        self.create_subscription(CameraInfo, "camera_info", self._on_camera_info, QoSProfile(
             depth=1, reliability=qos_profile_sensor_data.reliability))
         self.create_subscription(Float64, "turntable_angle", self._on_angle, 10)
         self.create_service(StartSweep, "~/start_sweep", self._start)
@@ -81,6 +96,8 @@ class CaptureNode(Node):
                 return response
             try:
                 params = CaptureParams.from_dict(self._capture_params())
+                intrinsics = load_intrinsics(self.p["intrinsics_file"]) if self.p["intrinsics_file"] else None
+                self.rgbd.configure(self.p["sync_tolerance_s"], intrinsics)
                 root = request.dataset_root or params.dataset_root
                 writer = SweepWriter(root, request.label, params=params.to_dict())
                 self.recorder = SweepRecorder(writer, build_segmenter(params), params)
@@ -114,6 +131,12 @@ class CaptureNode(Node):
     def _on_angle(self, msg: Float64) -> None:
         self._angle = (float(msg.data), time.monotonic())
 
+    def _on_depth(self, msg: Image) -> None:
+        self.rgbd.add_depth(msg.header.stamp.sec + msg.header.stamp.nanosec * 1e-9, msg)  # decoded if paired
+
+    def _on_camera_info(self, msg: CameraInfo) -> None:
+        self.rgbd.set_camera_info(msg.k, msg.width, msg.height)
+
     def _on_image(self, msg: Image) -> None:
         self._last_frame = time.monotonic()
         recorder = self.recorder
@@ -140,9 +163,12 @@ class CaptureNode(Node):
         angle = None
         if self._angle is not None and time.monotonic() - self._angle[1] <= self.p["angle_max_age_s"]:
             angle = self._angle[0]
+        depth, problem = self.rgbd.depth_for(rgb.shape[:2], stamp, wait_s=self.rgbd.pairer.tolerance_s)
+        if problem and self._report_depth(problem):
+            self.get_logger().warning(f"frame recorded without depth: {problem}")
         empty = self._empty_left > 0
         self._empty_left -= empty
-        result = recorder.feed(rgb, stamp=stamp, angle_deg=angle, source=stamp, empty=empty or None)
+        result = recorder.feed(rgb, stamp=stamp, angle_deg=angle, source=stamp, empty=empty or None, depth=depth)
         if recorder.done and recorder.state == "recording":
             status = recorder.finish("finished", recorder.message or "one revolution recorded")
             self.get_logger().info(f"sweep finished: {status['kept']} kept, {status['rejected']} rejected, "

@@ -10,6 +10,7 @@ import numpy as np
 from sensor_msgs.msg import Image
 
 from automask_ros.core import image_codec
+from automask_ros.core.depth import check_encoding, decode_depth
 from automask_ros.core.image_codec import ImageCodecError
 
 try:  # a real ROS 2 installation has cv_bridge; the PyPI wheels do not
@@ -18,7 +19,8 @@ try:  # a real ROS 2 installation has cv_bridge; the PyPI wheels do not
 except ImportError:  # pragma: no cover - depends on the machine
     _BRIDGE = None
 
-__all__ = ["ImageCodecError", "imgmsg_to_numpy", "imgmsg_to_rgb", "numpy_to_imgmsg", "rgb_to_imgmsg"]
+__all__ = ["ImageCodecError", "imgmsg_to_depth_m", "imgmsg_to_numpy", "imgmsg_to_rgb", "numpy_to_imgmsg",
+           "rgb_to_imgmsg"]
 
 
 def imgmsg_to_numpy(msg: Image) -> np.ndarray:
@@ -33,6 +35,13 @@ def imgmsg_to_numpy(msg: Image) -> np.ndarray:
 def imgmsg_to_rgb(msg: Image) -> np.ndarray:
     """A colour or mono camera frame as HxWx3 uint8 RGB."""
     return image_codec.to_rgb8(imgmsg_to_numpy(msg), msg.encoding)
+
+
+def imgmsg_to_depth_m(msg: Image) -> np.ndarray:
+    """An aligned depth frame (16UC1/mono16 mm or 32FC1 m) as HxW float32 metres, 0 = no reading;
+    any other encoding is one DepthError that says what to publish."""
+    check_encoding(msg.encoding)
+    return decode_depth(imgmsg_to_numpy(msg), msg.encoding)
 
 
 def numpy_to_imgmsg(array: np.ndarray, encoding: str, header=None) -> Image:
