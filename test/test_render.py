@@ -263,3 +263,14 @@ def test_cli_writes_depth_and_intrinsics_beside_the_images(tmp_path):
     # a shorter re-render leaves no stale depth frames behind
     assert main(["render", "--rig", "--out", str(rig_out), "--frames", "2", "--empty", "0", "--size", "160x120"]) == 0
     assert sorted(p.name for p in (rig_out / "depth").iterdir()) == ["000000.png", "000001.png"]
+
+
+def test_clutter_camera_field_of_view():
+    """A wider lens (the rig's Kinect optics) shows the same scene smaller: same seed, same objects."""
+    from automask_ros.core.rig import KINECT_FOV_DEG
+    narrow = R.render_clutter(["mug"], n=2, size=(160, 120), seed=5, distractors=1)
+    wide = R.render_clutter(["mug"], n=2, size=(160, 120), seed=5, distractors=1, fov_deg=KINECT_FOV_DEG)
+    for (_, [(_, a)]), (_, [(_, b)]) in zip(narrow, wide):
+        ratio = b.sum() / a.sum()
+        expected = (np.tan(np.radians(21)) / np.tan(np.radians(KINECT_FOV_DEG / 2))) ** 2
+        assert ratio == pytest.approx(expected, rel=0.15)

@@ -117,7 +117,8 @@ def prepare_synthetic(out: str | Path, obj: str = "mug", size=(320, 240), views:
     frames of the empty turntable first, then the object; depth/ and intrinsics.json beside the
     images, which the player publishes as depth and camera_info. Held-out views are the same
     object on the same rig, turned half a step (start_deg = 180/views), so no training view is
-    seen again; clutter and backgrounds are table-top scenes of other seeds.
+    seen again; clutter and backgrounds are table-top scenes of other seeds, seen through the rig's
+    camera optics (Kinect field of view), as the robot that learnt the object would see them.
     """
     if views < 4 or heldout < 1 or clutter < 0 or empty < 0:
         raise ValueError("the demo needs at least 4 views, 1 held-out view and 0 or more clutter scenes "
@@ -130,12 +131,13 @@ def prepare_synthetic(out: str | Path, obj: str = "mug", size=(320, 240), views:
     data = DemoData(label=obj, sweep=sweep / "images", angles=sweep / "angles.json",
                     heldout=held / "images", empty_frames=empty)
     if clutter:
-        scenes = render.render_clutter([obj], clutter, size, seed=seed + 1000)
+        scenes = render.render_clutter([obj], clutter, size, seed=seed + 1000, fov_deg=rig.KINECT_FOV_DEG)
         data.clutter = render.write_clutter_coco(root / "clutter", scenes, [obj]) / "images"
         data.truth.add_coco(root / "clutter" / "annotations.json")
     if backgrounds:  # the same kind of table without the object: what copy-paste pastes onto
         photos = [(rgb, []) for rgb, _ in render.render_clutter([], backgrounds, size, seed=seed + 2000,
-                                                                distractors=3, exclude=[obj])]
+                                                                distractors=3, exclude=[obj],
+                                                                fov_deg=rig.KINECT_FOV_DEG)]
         data.backgrounds = render.write_clutter_coco(root / "backgrounds", photos, [obj]) / "images"
     data.truth.add_folder(sweep / "images", sweep / "masks", obj)
     data.truth.add_folder(held / "images", held / "masks", obj)

@@ -623,7 +623,7 @@ def render_sweep(obj: str = "mug", n_frames: int = 36, size=(320, 240), seed: in
 
 def render_clutter(objects: Sequence[str] = OBJECTS, n: int = 5, size=(320, 240), seed: int = 0,
                    distractors: int = 2, variant: int = 0, noise: float = 2.5,
-                   min_visible: int = 30, exclude: Sequence[str] = ()
+                   min_visible: int = 30, exclude: Sequence[str] = (), fov_deg: float = 42.0
                    ) -> list[tuple[np.ndarray, list[tuple[str, np.ndarray]]]]:
     """n table-top scenes, each with every object in `objects` plus random distractors.
 
@@ -634,15 +634,18 @@ def render_clutter(objects: Sequence[str] = OBJECTS, n: int = 5, size=(320, 240)
     min_visible pixels are left out of the list (distractors never appear in it).
     render_clutter([], n, exclude=["mug"]) gives scenes without the mug: negatives or copy-paste
     backgrounds for training a mug detector on a machine with no photos.
+    fov_deg is the camera's horizontal field of view (rig.KINECT_FOV_DEG: the rig's camera).
     render_clutter_scenes takes the same arguments and also gives each scene's depth and camera.
     """
     return [(scene.rgb, scene.instances) for scene in
-            render_clutter_scenes(objects, n, size, seed, distractors, variant, noise, min_visible, exclude)]
+            render_clutter_scenes(objects, n, size, seed, distractors, variant, noise, min_visible, exclude,
+                                  fov_deg)]
 
 
 def render_clutter_scenes(objects: Sequence[str] = OBJECTS, n: int = 5, size=(320, 240), seed: int = 0,
                           distractors: int = 2, variant: int = 0, noise: float = 2.5,
-                          min_visible: int = 30, exclude: Sequence[str] = ()) -> list[ClutterScene]:
+                          min_visible: int = 30, exclude: Sequence[str] = (), fov_deg: float = 42.0
+                          ) -> list[ClutterScene]:
     """render_clutter's scenes with exact depth (metres), intrinsics and camera pose."""
     size = _parse_size(size)
     for name in objects:
@@ -669,7 +672,7 @@ def render_clutter_scenes(objects: Sequence[str] = OBJECTS, n: int = 5, size=(32
         target = np.array([0.0, 0.35, -0.3])
         dist = rng.uniform(4.2, 5.0)
         eye = target + dist * np.array([rng.uniform(-0.2, 0.2), math.sin(elev), math.cos(elev)])
-        cam = Camera(size, eye, target, fov_deg=42.0)
+        cam = Camera(size, eye, target, fov_deg=fov_deg)
         base, base_z = _background(cam, rng, turntable=False)
         lit = base * (1 - 0.45 * _shadow(cam, placed))[..., None]
         img, owner, z = _rasterize(cam, placed, lit, base_z)

@@ -35,6 +35,7 @@ from .render import (_AMBIENT, _LIGHT, DISTRACTORS, OBJECTS, UNIT_M, Camera, Fra
                      _noise, _parse_size, _rasterize, _shadow, make_object)
 
 KINECT_FX_640 = 570.3         # Kinect v1 focal length at 640x480 (UW RGB-D's nominal constant)
+KINECT_FOV_DEG = math.degrees(2 * math.atan(320 / KINECT_FX_640))  # its horizontal field of view
 FILL_RANGE = (0.05, 0.15)     # object area as a fraction of the frame
 CAMERA_RANGE_M = (0.5, 0.7)   # camera to object distance the scale is chosen for
 SCALE_RANGE = (0.9, 2.6)
@@ -163,7 +164,7 @@ def rig_layout(obj: str, size, seed: int, variant: int = 0) -> RigLayout:
     elev = math.radians(rng.uniform(24, 40))
     azim = math.radians(rng.uniform(-25, 25))
     platter_h = rng.uniform(0.7, 1.0)
-    fov = math.degrees(2 * math.atan(0.5 * w / (KINECT_FX_640 * w / 640)))
+    fov = KINECT_FOV_DEG
     direction = np.array([math.sin(azim) * math.cos(elev), math.sin(elev), math.cos(azim) * math.cos(elev)])
 
     def cam_for(scale: float):
