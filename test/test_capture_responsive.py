@@ -23,9 +23,9 @@ class Slow:
     def __init__(self, inner, delay):
         self.inner, self.delay = inner, delay
 
-    def __call__(self, rgb):
+    def __call__(self, rgb, depth=None):
         time.sleep(self.delay)
-        return self.inner(rgb)
+        return self.inner(rgb, depth)
 
     def __getattr__(self, name):
         return getattr(self.inner, name)

@@ -131,3 +131,22 @@ def test_real_kinect_turntable_frames_match_uw_masks():
         ref = cv2.imread(path.replace(".png", "_mask.png"), cv2.IMREAD_GRAYSCALE) > 0
         scores.append(iou(DepthSegmenter()(rgb, DepthFrame(depth, intr)) > 0.5, ref))
     assert min(scores) > 0.8 and np.median(scores) > 0.85, scores
+
+
+def test_recorder_with_depth_rejects_a_bad_depth_frame_and_keeps_going(tmp_path):
+    from automask_ros.core.dataset import SweepWriter, load_sweep
+    from automask_ros.core.sweep import SweepRecorder
+
+    params = CaptureParams.from_dict({"min_change": 0.0, "loop_closure": False, "contact_sheet": False})
+    recorder = SweepRecorder(SweepWriter(tmp_path, "ball"), build_segmenter(params), params)
+    rgb0, depth0, _ = scene(with_ball=False, seed=4)
+    assert recorder.feed(rgb0, depth=DepthFrame(depth0, INTR), empty=True).status == "negative"
+    rgb, depth, truth = scene(seed=5)
+    bad = recorder.feed(rgb, depth=DepthFrame(np.zeros_like(depth), INTR))
+    assert bad.status == "rejected" and bad.reason.startswith("depth unusable: depth frame has no valid reading")
+    good = recorder.feed(rgb, depth=DepthFrame(depth, INTR))
+    assert good.status == "kept" and iou(good.mask, truth) > 0.85
+    recorder.finish()
+    sweep = load_sweep(recorder.writer.path)
+    assert sweep.meta["segmenter"]["depth"]["fitted_on"] == "empty turntable"
+    assert [r["reason"][:15] for r in sweep.meta["rejected"]] == ["depth unusable:"]

@@ -120,3 +120,30 @@ def test_detect_video_and_rosbag2(bundle, tmp_path):
     assert sources == {str(i + 1): f"{bag}#/cam/image_raw/compressed@{t}" for i, t in enumerate(stamps)}
     results = json.loads((out / "results.json").read_text())
     assert {r["image_id"] for r in results} == {1, 2, 3}
+
+
+def test_detect_with_depth_writes_3d_fields(bundle, tmp_path, capsys):
+    """Rendered frames with their exact depth (.npy by stem) and intrinsics (JSON)."""
+    images, depths = tmp_path / "images", tmp_path / "depth"
+    images.mkdir()
+    depths.mkdir()
+    for i, frame in enumerate(R.render_sweep("mug", n_frames=2, size=(96, 72), seed=3, empty_frames=0)):
+        atomic_write_image(images / f"f{i}.png", frame.rgb)
+        np.save(depths / f"f{i}.npy", frame.depth)
+        intrinsics = frame.intrinsics
+    (tmp_path / "intr.json").write_text(json.dumps(intrinsics.to_dict()))
+    out = tmp_path / "out"
+    args = ["detect", "--model", str(bundle), "--images", str(images), "--out", str(out), "--device", "cpu",
+            "--max-instances", "3", "--mask-threshold", "0", "--no-overlays"]
+    assert main(args + ["--depth", str(depths), "--intrinsics", str(tmp_path / "intr.json")]) == 0
+    results = json.loads((out / "results.json").read_text())
+    assert results and all({"has_3d", "position", "size", "depth_valid_fraction"} <= set(r) for r in results)
+    placed = [r for r in results if r["has_3d"]]
+    assert placed, "masks over rendered depth give 3D"
+    z = frame.depth[frame.depth > 0]
+    assert all(z.min() - 0.01 <= r["position"][2] <= z.max() + 0.01 for r in placed)
+    (depths / "f1.npy").unlink()
+    assert main(args + ["--depth", str(depths), "--intrinsics", str(tmp_path / "intr.json")]) == 2
+    assert "no depth file for image f1" in capsys.readouterr().err
+    assert main(args + ["--depth", str(depths)]) == 2
+    assert "--depth and --intrinsics go together" in capsys.readouterr().err

@@ -180,3 +180,25 @@ def test_coco_results_round_trip(bundle, frame):
         assert np.array_equal(mask_utils.decode(rle).astype(bool), inst.mask)
         x, y, bw, bh = res["bbox"]
         np.testing.assert_allclose([x, y, x + bw, y + bh], inst.box, atol=0.02)
+
+
+def test_depth_gives_each_instance_its_3d_and_bad_depth_is_refused_before_the_model(bundle, frame):
+    from automask_ros.core.camera import Intrinsics
+    from automask_ros.core.depth import DepthError, DepthFrame
+
+    h, w = frame.shape[:2]
+    intr = Intrinsics(80.0, 80.0, w / 2, h / 2, w, h)
+    depth = np.full((h, w), 0.8, np.float32)
+    det = Detector(bundle, device="cpu", max_instances=5)
+    instances = det.detect(frame, DepthFrame(depth, intr))
+    assert instances and all(i.geometry is not None for i in instances)
+    for inst in instances:
+        entry = instances_to_coco([inst], 1)[0]
+        if inst.geometry.has_3d:  # a flat wall at 0.8 m: every centroid lies on it
+            assert inst.geometry.position[2] == pytest.approx(0.8, abs=1e-4)
+            assert entry["position"][2] == pytest.approx(0.8, abs=1e-4) and entry["has_3d"]
+        else:
+            assert entry["position"] is None
+    assert det.detect(frame)[0].geometry is None  # no depth, no 3D
+    with pytest.raises(DepthError, match="depth is 4x3 but colour is"):
+        det.detect(frame, DepthFrame(np.ones((3, 4), np.float32), intr))

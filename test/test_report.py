@@ -47,3 +47,17 @@ def test_write_report(tmp_path):
     assert "http" not in text  # no external assets
     with pytest.raises(FileNotFoundError):
         write_report(out, figures=[("missing", tmp_path / "missing.png")])
+
+
+def test_topdown_positions_plots_predictions_against_truth(tmp_path):
+    from automask_ros.core.report import topdown_positions, write_report
+
+    truth = [(0.0, 0.0, 0.8), (0.1, 0.02, 1.1), (-0.1, 0.0, 1.3)]
+    predicted = [(0.004, 0.0, 0.81), None, (-0.1, 0.0, 1.29)]
+    image = topdown_positions(predicted, truth, ["mug", "box", "bottle"])
+    assert image.ndim == 3 and image.shape[2] == 3 and image.dtype == np.uint8
+    assert image.shape[0] > 200 and image.std() > 10  # something drawn on the white canvas
+    report = write_report(tmp_path / "r", figures=[("3D positions", image)])
+    assert (tmp_path / "r" / "figures" / "figure_00.png").is_file() and report
+    with pytest.raises(ValueError, match="one prediction"):
+        topdown_positions(predicted[:2], truth)

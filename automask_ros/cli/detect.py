@@ -2,6 +2,8 @@
 
 Writes, into --out: one overlay PNG per frame named after the frame's stem, results.json (COCO
 results with RLE masks, scorable with pycocotools) and images.json (image id -> source).
+With --depth and --intrinsics (image folders), each result also carries its 3D: has_3d,
+position and box_center (metres, camera frame), size, depth_valid_fraction.
 """
 
 from __future__ import annotations
@@ -30,6 +32,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--batch", type=int, default=1, help="frames per forward pass (GPU: try 4-8)")
     p.add_argument("--every", type=int, default=1, help="use every N-th frame of a video or bag")
     p.add_argument("--no-overlays", action="store_true", help="write only results.json and images.json")
+    p.add_argument("--depth", type=Path, help="folder of depth aligned to --images, matched by stem "
+                   "(NAME.npy/.png/.tif or NAME_depth.png; 16-bit PNG in mm, float in m)")
+    p.add_argument("--intrinsics", type=Path, help="camera intrinsics for --depth (JSON/YAML, camera_info, .intr)")
     return p
 
 
@@ -50,6 +55,29 @@ def _frames(args) -> Iterator[tuple[str, str, "object"]]:
             yield f"{args.video.stem}_{int(frame.source):06d}", f"{args.video}#frame={frame.source}", frame.rgb
         else:
             yield f"{args.bag.stem}_{frame.source}", f"{args.bag}#{args.topic}@{frame.source}", frame.rgb
+
+
+def _depth_frames(args):
+    """A function stem -> DepthFrame for --depth, or None without it; one clear error otherwise."""
+    if args.depth is None and args.intrinsics is None:
+        return None
+    from ..core.camera import load_intrinsics
+    from ..core.depth import DepthError, DepthFrame, find_depth_file, read_depth
+    if args.depth is None or args.intrinsics is None:
+        raise ValueError("--depth and --intrinsics go together: give the depth folder and the camera's intrinsics")
+    if args.images is None:
+        raise ValueError("--depth works with --images (depth files are matched to image files by name)")
+    if not args.depth.is_dir():
+        raise ValueError(f"--depth {args.depth} is not a folder")
+    intrinsics = load_intrinsics(args.intrinsics)
+
+    def frame(stem: str):
+        path = find_depth_file(args.depth, stem)
+        if path is None:
+            raise DepthError(f"no depth file for image {stem} in {args.depth} (expected {stem}.npy, {stem}.png, "
+                             f"{stem}_depth.png, ...)")
+        return DepthFrame(read_depth(path), intrinsics)
+    return frame
 
 
 def _batches(frames, size: int):
@@ -79,13 +107,15 @@ def run(args) -> int:
         raise ValueError(f"--out {out} is a file: give a folder")
     if args.images is not None and out.resolve() == Path(args.images).resolve():
         raise ValueError("--out is the --images folder: overlays would overwrite the inputs, give another folder")
+    depth_for = _depth_frames(args)
     out.mkdir(parents=True, exist_ok=True)
     results, images, used = [], {}, set()
     counts = {"frames": 0, "instances": 0}
     t0 = time.perf_counter()
     bar = tqdm(desc="detect", unit="frame", disable=None)
     for batch in _batches(_frames(args), args.batch):
-        per_frame = detector.detect_batch([rgb for _, _, rgb in batch])
+        depths = None if depth_for is None else [depth_for(stem) for stem, _, _ in batch]
+        per_frame = detector.detect_batch([rgb for _, _, rgb in batch], depths)
         for (stem, source, rgb), instances in zip(batch, per_frame):
             image_id = len(images) + 1
             images[str(image_id)] = source

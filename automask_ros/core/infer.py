@@ -4,7 +4,9 @@ torchvision's Mask R-CNN resizes each frame to the bundle's min_size/max_size it
 boxes and masks back to the frame's own pixels, so frames go in at their native size (any
 width/height, non-square, odd) and masks come back at that size. The Detector adds what a robot
 needs around it: device choice (CUDA when present, fp16 autocast there), torch.inference_mode,
-score and mask thresholds, per-class NMS, a top-k limit, a class filter and batching.
+score and mask thresholds, per-class NMS, a top-k limit, a class filter and batching. Given an
+aligned DepthFrame, each instance also gets its 3D geometry (core/instance3d.py), so the node and
+the CLI share one path from pixels to metres.
 """
 
 from __future__ import annotations
@@ -19,17 +21,21 @@ import numpy as np
 import torch
 
 from .bundle import load_bundle
+from .depth import DepthFrame, check_depth
+from .instance3d import Geometry3D, instance_geometry
 
 
 @dataclass
 class Instance:
-    """One detected object; box is (x0, y0, x1, y1) in source pixels, mask is HxW bool at source size."""
+    """One detected object; box is (x0, y0, x1, y1) in source pixels, mask is HxW bool at source size;
+    geometry is its 3D (metres, depth frame) when the frame came with depth, else None."""
 
     label: str
     class_id: int
     score: float
     box: tuple[float, float, float, float]
     mask: np.ndarray
+    geometry: Geometry3D | None = None
 
 
 def resolve_device(device: str | torch.device = "auto") -> torch.device:
@@ -179,14 +185,27 @@ class Detector:
             self.last_model_s = time.perf_counter() - start
             return outputs
 
-    def detect(self, rgb: np.ndarray) -> list[Instance]:
-        return self.detect_batch([rgb])[0]
+    def detect(self, rgb: np.ndarray, depth: DepthFrame | None = None) -> list[Instance]:
+        return self.detect_batch([rgb], None if depth is None else [depth])[0]
 
-    def detect_batch(self, images: Sequence[np.ndarray]) -> list[list[Instance]]:
-        """Instances for each frame, best score first."""
+    def detect_batch(self, images: Sequence[np.ndarray],
+                     depths: Sequence[DepthFrame | None] | None = None) -> list[list[Instance]]:
+        """Instances for each frame, best score first; with a depth frame (aligned, same size) per
+        image, each instance carries its 3D geometry. Bad depth is refused before the model runs."""
+        depths = [None] * len(images) if depths is None else list(depths)
+        if len(depths) != len(images):
+            raise ValueError(f"{len(depths)} depth frames for {len(images)} images: give one per image (or None)")
+        for rgb, depth in zip(images, depths):
+            if depth is not None:
+                check_depth(depth.depth_m, check_image(rgb).shape[:2])
+                depth.intrinsics.check_size(*depth.depth_m.shape)
         with self._lock:
             outputs = self.forward(images)
-            return [self._instances(out) for out in outputs]
+            per_frame = [self._instances(out) for out in outputs]
+        for instances, depth in zip(per_frame, depths):
+            if depth is not None:
+                add_geometry(instances, depth)
+        return per_frame
 
     def _instances(self, out: dict) -> list[Instance]:
         scores = out["scores"].float()
@@ -205,8 +224,15 @@ class Detector:
         return result
 
 
+def add_geometry(instances: Sequence[Instance], depth: DepthFrame) -> None:
+    """Fill each instance's 3D geometry from the aligned depth frame."""
+    for inst in instances:
+        inst.geometry = instance_geometry(inst.mask, depth)
+
+
 def instances_to_coco(instances: Sequence[Instance], image_id: int) -> list[dict]:
-    """COCO result entries (RLE masks, xywh boxes) for one image, ready for pycocotools loadRes."""
+    """COCO result entries (RLE masks, xywh boxes) for one image, ready for pycocotools loadRes;
+    instances with geometry also carry its fields (has_3d, position, size, ...; metres)."""
     from pycocotools import mask as mask_utils
     out = []
     for inst in instances:
@@ -216,4 +242,6 @@ def instances_to_coco(instances: Sequence[Instance], image_id: int) -> list[dict
         out.append({"image_id": int(image_id), "category_id": int(inst.class_id), "score": round(inst.score, 5),
                     "bbox": [round(x0, 2), round(y0, 2), round(x1 - x0, 2), round(y1 - y0, 2)],
                     "segmentation": rle, "label": inst.label})
+        if inst.geometry is not None:
+            out[-1].update(inst.geometry.to_dict())
     return out

@@ -644,9 +644,11 @@ def render_clutter(objects: Sequence[str] = OBJECTS, n: int = 5, size=(320, 240)
 
 def render_clutter_scenes(objects: Sequence[str] = OBJECTS, n: int = 5, size=(320, 240), seed: int = 0,
                           distractors: int = 2, variant: int = 0, noise: float = 2.5,
-                          min_visible: int = 30, exclude: Sequence[str] = (), fov_deg: float = 42.0
-                          ) -> list[ClutterScene]:
-    """render_clutter's scenes with exact depth (metres), intrinsics and camera pose."""
+                          min_visible: int = 30, exclude: Sequence[str] = (), fov_deg: float = 42.0,
+                          camera_distance_m: tuple[float, float] = (0.42, 0.50)) -> list[ClutterScene]:
+    """render_clutter's scenes with exact depth (metres), intrinsics and camera pose; the camera
+    (horizontal field of view fov_deg) stands camera_distance_m (a uniform range) from the middle
+    of the table top."""
     size = _parse_size(size)
     for name in objects:
         if name not in OBJECTS + DISTRACTORS:
@@ -670,7 +672,7 @@ def render_clutter_scenes(objects: Sequence[str] = OBJECTS, n: int = 5, size=(32
             placed.append(mesh.transformed(rng.uniform(0, 360), (x, 0.0, z)))
         elev = math.radians(rng.uniform(22, 38))
         target = np.array([0.0, 0.35, -0.3])
-        dist = rng.uniform(4.2, 5.0)
+        dist = rng.uniform(camera_distance_m[0] / UNIT_M, camera_distance_m[1] / UNIT_M)
         eye = target + dist * np.array([rng.uniform(-0.2, 0.2), math.sin(elev), math.cos(elev)])
         cam = Camera(size, eye, target, fov_deg=fov_deg)
         base, base_z = _background(cam, rng, turntable=False)

@@ -140,3 +140,51 @@ def write_report(out_dir: str | Path, *, title: str = "automask demo",
     path = out / "report.html"
     atomic_write_bytes(path, "\n".join(parts).encode("utf-8"))
     return path
+
+
+def topdown_positions(predicted: Sequence, truth: Sequence, labels: Sequence[str] | None = None,
+                      title: str = "3D positions seen from above") -> np.ndarray:
+    """RGB figure of predicted against true 3D positions from above (camera frame: x right, z
+    forward, metres), one line from each truth to its prediction; None predictions (no 3D) are
+    drawn as a red cross on the truth. For the report's figures list."""
+    import io
+
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    if len(predicted) != len(truth) or (labels is not None and len(labels) != len(truth)):
+        raise ValueError("topdown_positions needs one prediction (or None) and one label per true position")
+    fig, ax = plt.subplots(figsize=(5.5, 5))
+    missing = []
+    for i, (p, t) in enumerate(zip(predicted, truth)):
+        t = np.asarray(t, float)
+        if p is None:
+            missing.append(t)
+            continue
+        p = np.asarray(p, float)
+        ax.plot([t[0], p[0]], [t[2], p[2]], color="0.6", lw=0.8)
+        ax.scatter([t[0]], [t[2]], marker="o", facecolors="none", edgecolors="tab:green",
+                   label="true" if i == 0 else None)
+        ax.scatter([p[0]], [p[2]], marker="x", color="tab:blue", label="predicted" if i == 0 else None)
+        if labels is not None:
+            ax.annotate(str(labels[i]), (t[0], t[2]), textcoords="offset points", xytext=(4, 4), fontsize=7)
+    if missing:
+        m = np.array(missing)
+        ax.scatter(m[:, 0], m[:, 2], marker="x", color="tab:red", label="no 3D")
+    errors = [np.linalg.norm(np.asarray(p, float) - np.asarray(t, float)) for p, t in zip(predicted, truth)
+              if p is not None]
+    if errors:
+        title += f"\nmedian error {np.median(errors) * 100:.1f} cm over {len(errors)}"
+    ax.set_xlabel("x (m, right)")
+    ax.set_ylabel("z (m, away from the camera)")
+    ax.set_title(title, fontsize=10)
+    ax.set_aspect("equal", adjustable="datalim")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, loc="best")
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=80)
+    plt.close(fig)
+    image = cv2.imdecode(np.frombuffer(buf.getvalue(), np.uint8), cv2.IMREAD_COLOR)
+    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)

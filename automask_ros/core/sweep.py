@@ -27,7 +27,9 @@ import numpy as np
 
 from .cleanup import CleanupParams, cleanup
 from .dataset import SweepWriter
-from .depth import DepthFrame, check_depth
+from .camera import IntrinsicsError
+from .depth import DepthError, DepthFrame
+from .plane import PlaneError
 from .segment import CroppedSegmenter, Segmenter, check_rgb, make_segmenter
 
 
@@ -291,8 +293,6 @@ class SweepRecorder:
         """Process one frame. empty=True: the caller knows the turntable is empty (a negative).
         depth: aligned depth of the same instant, when the camera gives it."""
         rgb = check_rgb(rgb)
-        if depth is not None:
-            check_depth(depth.depth_m, rgb.shape[:2])
         with self._lock:
             with self._guard:
                 self._in_frame = True
@@ -444,7 +444,11 @@ class SweepRecorder:
 
     def _segment_and_store(self, rgb, thumb, stamp, angle, source) -> FrameResult:
         p = self.params
-        prob = self.segmenter(rgb, self._depth)
+        try:
+            prob = self.segmenter(rgb, self._depth)
+        except (DepthError, IntrinsicsError, PlaneError) as exc:
+            # one bad depth frame (a hand in the way, a dropout) costs that frame, not the sweep
+            return self._reject(f"depth unusable: {exc}", rgb, None, {}, stamp, angle, source)
         bg = getattr(self.segmenter, "last_background", None)
         mask, q = cleanup(prob, self.cleanup_params, prev_mask=self._prev_mask, rgb=rgb,
                           bg_prob=bg if bg is not None and bg.shape == prob.shape else None)

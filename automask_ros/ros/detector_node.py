@@ -2,6 +2,8 @@
 
 Inference runs in a worker thread on the newest frame only (a slow model drops frames instead of
 lagging). New model bundles load beside the old one and swap in when ready (core/hot_swap.py).
+Optional depth + camera_info (paired by stamp, ros/depth_input.py) give each instance its 3D
+position and size, and the 3D and vision_msgs outputs of ros/detection_outputs.py.
 """
 
 from __future__ import annotations
@@ -12,12 +14,16 @@ from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rcl_interfaces.msg import SetParametersResult
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
-from sensor_msgs.msg import Image
+from sensor_msgs.msg import CameraInfo, Image
+from std_msgs.msg import Header
 
 from automask.msg import InstanceArray, ModelInfo
 from automask_ros.core.hot_swap import HotSwapSlot
 from automask_ros.core.latest import LatestWorker
 from automask_ros.core.stats import RollingStats
+from automask_ros.core.throttle import KeyedThrottle
+from automask_ros.ros.depth_input import DepthInput, DepthUnavailable
+from automask_ros.ros.detection_outputs import DetectionOutputs
 from automask_ros.ros.image_conversion import imgmsg_to_rgb, rgb_to_imgmsg
 from automask_ros.ros.instance_msgs import to_instance_array
 from automask_ros.ros.params import Param, declare, values
@@ -34,6 +40,8 @@ PARAMS = [
     Param("classes", [], "only these labels (empty = all)", string_list=True),
     Param("max_rate_hz", 0.0, "process at most this many frames per second (0 = unlimited)", 0.0, 1000.0),
     Param("stats_period_s", 2.0, "period of the /diagnostics report", 0.1, 3600.0),
+    Param("sync_tolerance_s", 0.05, "a colour frame pairs with the depth frame nearest in stamp within this",
+          0.0, 10.0),
 ]
 LATCHED = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE,
                      durability=DurabilityPolicy.TRANSIENT_LOCAL)
@@ -59,6 +67,13 @@ class DetectorNode(Node):
             depth=1, reliability=qos_profile_sensor_data.reliability,
             durability=qos_profile_sensor_data.durability))
         self.create_subscription(ModelInfo, self.p["model_topic"], self._on_model_info, LATCHED)
+        self.depth = DepthInput(self.p["sync_tolerance_s"])
+        self.depth_problems = KeyedThrottle(10.0)
+        self.outputs = DetectionOutputs(self, LATCHED)
+        self.depth.topics = (  # resolved names (after remapping) for the error messages
+            self.create_subscription(Image, "depth", self.depth.add_depth, qos_profile_sensor_data).topic_name,
+            self.create_subscription(CameraInfo, "camera_info", self.depth.set_camera_info,
+                                     qos_profile_sensor_data).topic_name)
         self.add_post_set_parameters_callback(self._on_params_set)
         self.add_on_set_parameters_callback(self._check_params)
         self.create_timer(self.p["stats_period_s"], self._publish_diagnostics)
@@ -82,6 +97,8 @@ class DetectorNode(Node):
             model_path=str(path), model_id=detector.model_id, labels=list(detector.labels),
             arch=str(meta.get("arch", "")), mask_ap=float(metrics.get("segm_AP", float("nan"))),
             mask_ap50=float(metrics.get("segm_AP50", float("nan")))))
+        self.outputs.announce_labels(Header(stamp=self.get_clock().now().to_msg()), detector.labels,
+                                     detector.score_threshold)
 
     def _on_load_failed(self, path: str, exc: BaseException) -> None:
         kept = f"still serving {self.model.current_key}" if self.model.current else "no model loaded"
@@ -107,6 +124,7 @@ class DetectorNode(Node):
         if detector is not None:
             for name in names & set(DETECTOR_OPTIONS):
                 setattr(detector, name, (self.p[name] or None) if name == "classes" else self.p[name])
+        self.depth.tolerance_s = self.p["sync_tolerance_s"]
         if "model_path" in names and self.p["model_path"]:
             self.model.request(self.p["model_path"])
         elif "device" in names and self.model.current_key:
@@ -134,7 +152,8 @@ class DetectorNode(Node):
                                       throttle_duration_sec=10.0)
             return
         rgb = imgmsg_to_rgb(msg)
-        instances = detector.detect(rgb)
+        depth, depth_header = self._paired_depth(msg.header, rgb.shape[:2])
+        instances = detector.detect(rgb, depth)
         self.pub_instances.publish(to_instance_array(instances, msg.header, detector.model_id,
                                                      (rgb.shape[1], rgb.shape[0])))
         latency = (time.time_ns() - received_ns) * 1e-9
@@ -145,6 +164,20 @@ class DetectorNode(Node):
             from automask_ros.core.overlay import draw_overlay
 
             self.pub_overlay.publish(rgb_to_imgmsg(draw_overlay(rgb, instances), msg.header))
+        self.outputs.publish(instances, msg.header, depth_header, (rgb.shape[1], rgb.shape[0]))
+        no_3d = [i for i in instances if i.geometry is not None and not i.geometry.has_3d]
+        if no_3d:
+            self.get_logger().warning(f"{len(no_3d)} instance(s) published without 3D, e.g. '{no_3d[0].label}': "
+                                      f"{no_3d[0].geometry.reason}", throttle_duration_sec=10.0)
+
+    def _paired_depth(self, header, shape):
+        """The depth frame for this colour frame, or (None, None) with the reason logged: 2D goes on."""
+        try:
+            return self.depth.frame_for(header, shape)
+        except DepthUnavailable as exc:
+            if self.depth_problems.due(exc.kind):
+                self.get_logger().error(f"no 3D for this frame: {exc}")
+            return None, None
 
     def _publish_diagnostics(self) -> None:
         s, f, w = self.stats.summary(), self.forward.summary(), self.worker.stats

@@ -1,4 +1,4 @@
-"""core Instance lists -> automask/InstanceArray, with box-sized mono8 mask crops."""
+"""core Instance lists -> automask/InstanceArray, with box-sized mono8 mask crops and 3D fields."""
 
 from __future__ import annotations
 
@@ -29,6 +29,13 @@ def to_instance_array(instances, header, model_id: str, image_size: tuple[int, i
         msg.box.x_offset, msg.box.y_offset, msg.box.width, msg.box.height = x, y, w, h
         crop = np.ascontiguousarray(inst.mask[y:y + h, x:x + w], dtype=np.uint8) * 255
         msg.mask = numpy_to_imgmsg(crop, "mono8", header)
+        g = getattr(inst, "geometry", None)
+        if g is not None:
+            msg.depth_valid_fraction = float(g.valid_fraction)
+            if g.has_3d:  # otherwise position and size stay zero: never a made-up position
+                msg.has_3d = True
+                msg.position.x, msg.position.y, msg.position.z = (float(v) for v in g.position)
+                msg.size.x, msg.size.y, msg.size.z = (float(v) for v in g.size)
         out.instances.append(msg)
     return out
 
