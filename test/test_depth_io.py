@@ -106,3 +106,14 @@ def test_stamp_pairer_takes_nearest_within_tolerance():
     assert pairer.match(1.00) is None  # evicted (keep=3) and 0.033 away from the oldest kept
     assert pairer.match(1.5) is None
     assert pairer.nearest_gap(1.5) == pytest.approx(0.4)
+
+
+def test_stamp_pairer_waits_for_a_depth_frame_still_on_its_way():
+    import threading
+
+    pairer = StampPairer(tolerance_s=0.05)
+    pairer.add(0.967, "previous")          # the depth of the frame before, within the tolerance
+    assert pairer.match(1.0) == "previous"  # no wait: the colour frame would get its neighbour's depth
+    threading.Timer(0.05, pairer.add, (1.001, "own")).start()
+    assert pairer.match(1.0, wait_s=2.0) == "own"
+    assert pairer.match(2.0, wait_s=0.05) is None  # nothing comes: gives up after wait_s

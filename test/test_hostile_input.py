@@ -26,6 +26,8 @@ from trainutil import draw  # noqa: E402
 
 from automask_ros.core import image_codec  # noqa: E402
 from automask_ros.core.bundle import BundleError, load_bundle, read_bundle_meta, save_bundle  # noqa: E402
+from automask_ros.core.camera import Intrinsics  # noqa: E402
+from automask_ros.core.depth import DepthFrame  # noqa: E402
 from automask_ros.core.dataset import (DatasetError, SweepWriter, load_sweep, sanitize_label,  # noqa: E402
                                        sweep_stats, validate_sweep)
 from automask_ros.core.image_codec import ENCODINGS, MAX_PIXELS, ImageCodecError  # noqa: E402
@@ -123,9 +125,10 @@ def test_absurd_image_sizes_are_refused_before_allocating(height, width):
 def sweep_dir(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("hostile_sweeps")
     writer = SweepWriter(root, "disc", sweep_id="s1")
-    for view in range(3):
+    depth = DepthFrame(np.full((48, 48), 0.9, np.float32), Intrinsics(50.0, 50.0, 24.0, 24.0, 48, 48))
+    for view in range(3):  # with depth, so that depth_file and intrinsics are mutated too
         image, mask = draw("disc", view, 48)
-        writer.add_frame(image, mask, angle_deg=view * 120.0, source=view)
+        writer.add_frame(image, mask, angle_deg=view * 120.0, source=view, depth=depth)
     writer.add_frame(draw("disc", 9, 48)[0], None, source="neg")
     writer.reject("mask too small", source=7)
     return writer.finish()
@@ -133,7 +136,7 @@ def sweep_dir(tmp_path_factory) -> Path:
 
 def write_sweep(base: Path, coco, meta) -> Path:
     """A sweep folder holding the real images of sweep_dir and the given JSON documents."""
-    for sub in ("images", "masks"):
+    for sub in ("images", "masks", "depth"):
         (base / sub).mkdir(parents=True, exist_ok=True)
     (base / "annotations.json").write_text(coco if isinstance(coco, str) else json.dumps(coco))
     (base / "sweep.json").write_text(meta if isinstance(meta, str) else json.dumps(meta))
@@ -149,8 +152,13 @@ def check_dataset_readers(path: Path) -> None:
         pass
     else:
         for image in sweep.images:
-            target = (sweep.path / image["file_name"]).resolve()
-            assert target.is_relative_to(sweep.path.resolve()), image["file_name"]
+            for key in ("file_name", "depth_file"):
+                target = (sweep.path / (image.get(key) or ".")).resolve()
+                assert target.is_relative_to(sweep.path.resolve()), image[key]
+            try:
+                sweep.depth(image)
+            except DatasetError:
+                pass
     problems = validate_sweep(path)
     assert isinstance(problems, list) and all(isinstance(p, str) for p in problems)
     try:  # `automask dataset stats`
@@ -166,7 +174,7 @@ def test_mutated_coco_json_gives_only_dataset_errors(sweep_dir, tmp_path_factory
     meta = json.loads((sweep_dir / "sweep.json").read_text())
     bad = data.draw(mutations(coco))
     base = tmp_path_factory.mktemp("coco")
-    for sub in ("images", "masks"):
+    for sub in ("images", "masks", "depth"):
         (base / sub).mkdir()
         for f in (sweep_dir / sub).iterdir():
             os.link(f, base / sub / f.name)
@@ -196,6 +204,7 @@ def test_random_json_text_gives_only_dataset_errors(tmp_path_factory, text):
 def test_coco_file_names_never_leave_the_sweep_folder(sweep_dir, tmp_path_factory, name):
     coco = json.loads((sweep_dir / "annotations.json").read_text())
     coco["images"][0]["file_name"] = name
+    coco["images"][1]["depth_file"] = name
     check_dataset_readers(write_sweep(tmp_path_factory.mktemp("names"), coco, {}))
 
 

@@ -73,7 +73,7 @@ class Intrinsics:
                 raise IntrinsicsError("intrinsics need fx, fy, cx, cy (or a camera_matrix / k): "
                                       f"found only {', '.join(sorted(d)) or 'nothing'}")
             return cls(fx, fy, cx, cy, int(width), int(height))
-        except (TypeError, ValueError) as exc:
+        except (TypeError, ValueError, OverflowError) as exc:  # OverflowError: int(inf) from JSON 1e400
             if isinstance(exc, IntrinsicsError):
                 raise
             raise IntrinsicsError(f"intrinsics values must be numbers: {exc}") from None

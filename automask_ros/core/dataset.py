@@ -137,8 +137,9 @@ class SweepWriter:
             (np.asarray(mask) > 0).astype(np.uint8) * 255
         if mask_u8.shape != (height, width):
             raise DatasetError(f"mask shape {mask_u8.shape} does not match frame {(height, width)}")
-        if depth is not None and depth.depth_m.shape != (height, width):
-            raise DatasetError(f"depth shape {depth.depth_m.shape} does not match frame {(height, width)}")
+        if depth is not None and depth.depth_m.shape != (height, width):  # a bad frame, not a broken sweep
+            raise DepthError(f"depth shape {depth.depth_m.shape} does not match frame {(height, width)}: "
+                             "give depth aligned to the colour image")
         try:
             atomic_write_image(self.path / "images" / name, rgb)
             atomic_write_image(self.path / "masks" / name, mask_u8)
