@@ -5,8 +5,9 @@ Stands in for an RGB-D camera (and turntable encoder) in the demo and in tests: 
 `image` (sensor-data QoS) at `rate_hz`. With an angles.json, each frame's angle goes out on
 `turntable_angle` half a period before the frame, so a subscriber knows it when the frame comes.
 When the folder has depth (depth/ and intrinsics.json beside images/, as `automask render` writes
-them, or `depth_dir` / `intrinsics_file`), each frame's depth goes out on `depth` (16UC1, mm) and
-the intrinsics on `camera_info`, with the colour image's header (stamp and frame_id), just before it.
+them, or `depth_dir` / `intrinsics_file`), each frame's depth goes out on `depth` (16UC1, mm) just
+before the colour, and the intrinsics on `camera_info` half a period earlier, all with the colour
+image's header (frame_id, and the stamp of the moment the frame was taken from the folder).
 ~/play restarts playback with the current parameters, ~/stop halts it, and ~/playing
 (transient-local Bool) says whether frames are going out. The file logic is core/playback.py.
 """
@@ -128,20 +129,20 @@ class PlayerNode(Node):
                 self._set_playing(False)
                 return
             self.index = 0
-        if self._pending is None:  # first half period: the angle (and the files are read)
+        if self._pending is None:  # first half period: the frame is taken; its angle and camera_info go out
             rgb, angle = playlist.frame(self.index)
-            self._pending = (rgb, self._read_depth(playlist))
+            msg = rgb_to_imgmsg(rgb)
+            msg.header.stamp = self.get_clock().now().to_msg()
+            msg.header.frame_id = self.p["frame_id"]
+            self._pending = (msg, self._read_depth(playlist))
             if angle is not None:
                 self.pub_angle.publish(Float64(data=angle))
+            if playlist.intrinsics is not None:  # ahead, so that the intrinsics are known when depth comes
+                self.pub_info.publish(camera_info_msg(playlist.intrinsics, msg.header))
             return
-        (rgb, depth), self._pending = self._pending, None
-        msg = rgb_to_imgmsg(rgb)
-        msg.header.stamp = self.get_clock().now().to_msg()
-        msg.header.frame_id = self.p["frame_id"]
+        (msg, depth), self._pending = self._pending, None
         if depth is not None:  # depth first, so that a subscriber can pair it when the colour comes
             self.pub_depth.publish(depth_to_imgmsg(depth, msg.header))
-        if playlist.intrinsics is not None:
-            self.pub_info.publish(camera_info_msg(playlist.intrinsics, msg.header))
         self.pub_image.publish(msg)
         self.index += 1
         self.published += 1
