@@ -39,18 +39,26 @@ def proc_status(pid: int) -> tuple[float, int]:
 def growth(samples: list[tuple[float, float]], warmup_s: float) -> dict:
     """How (t, value) samples changed after warm-up: start, end, growth, peak and slope per minute.
 
-    `growth` is the sustained change: the median of the last fifth of the samples minus the median
-    of the first fifth, so a leak shows and one sample caught mid-frame does not. `peak` is the
-    largest single sample over the first one (a frame's tensors in flight, for RSS).
+    `growth` is the sustained change of the upper envelope: over the last fifth of the samples
+    (at least 3) against the first fifth, the median of each window's upper half. A leak raises
+    the envelope; one sample caught mid-frame does not, and neither does a dip when the allocator
+    hands memory back (the capture node's RSS drops by 100-200 MB for a moment when a sweep ends
+    and its segmenter is freed: with plain medians, a dip in the first window read as growth).
+    `peak` is the largest single sample over the first one (a frame's tensors in flight, for RSS).
     """
     warm = [(t, v) for t, v in samples if t >= warmup_s]
     if len(warm) < 3:
         nan = float("nan")
         return {"start": nan, "end": nan, "growth": nan, "peak": nan, "slope_per_min": nan}
     t, v = np.array(warm).T
-    fifth = max(1, len(v) // 5)
+    fifth = min(len(v), max(3, len(v) // 5))
+
+    def level(window):
+        window = np.sort(window)
+        return float(np.median(window[len(window) // 2:]))
+
     return {"start": float(v[0]), "end": float(v[-1]),
-            "growth": float(np.median(v[-fifth:]) - np.median(v[:fifth])), "peak": float(v.max() - v[0]),
+            "growth": level(v[-fifth:]) - level(v[:fifth]), "peak": float(v.max() - v[0]),
             "slope_per_min": float(np.polyfit(t, v, 1)[0] * 60)}
 
 

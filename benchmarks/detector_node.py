@@ -12,8 +12,11 @@
 2. Sustained: 640x480 at `--rate` Hz for `--seconds` into one more node: frames processed per
    second, drop rate, p50/p99 latency and the node's RSS sampled every second (slope after
    warm-up).
+3. Transport: the same sustained stream for `--transport-seconds`, raw (sensor_msgs/Image) and
+   compressed (JPEG CompressedImage, `image_transport: compressed`), one node each, raw first
+   and again last; figures as ratios compressed / raw (mean of the two raw runs) in one run.
 
-    python benchmarks/detector_node.py [--frames 30] [--seconds 60] [--rate 30]
+    python benchmarks/detector_node.py [--frames 30] [--seconds 60] [--rate 30] [--phases overhead,sustained,transport]
 """
 
 from __future__ import annotations
@@ -30,7 +33,7 @@ from pathlib import Path
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray
 from rclpy.qos import qos_profile_sensor_data
-from sensor_msgs.msg import Image
+from sensor_msgs.msg import CompressedImage, Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _feed import Feeder, growth, start_node, write_result  # noqa: E402
@@ -38,6 +41,7 @@ from _util import ROOT, machine, print_machine  # noqa: E402
 from detector_forward import raw_forward_fn, scene, untrained_bundle  # noqa: E402
 
 from automask.msg import InstanceArray  # noqa: E402
+from automask_ros.core.image_codec import encode_compressed  # noqa: E402
 from automask_ros.core.infer import Detector  # noqa: E402
 from automask_ros.ros.image_conversion import rgb_to_imgmsg  # noqa: E402
 
@@ -48,18 +52,37 @@ WARMUP = 2  # frames left out of the round-trip figures
 class NodeUnderTest:
     """A detector node process plus a client node here that feeds it and listens to it."""
 
-    def __init__(self, bundle: Path, work: Path, max_instances: int):
+    def __init__(self, bundle: Path, work: Path, max_instances: int, transport: str = "raw"):
         self.name = f"bench_detector_{uuid.uuid4().hex[:6]}"
+        self.transport = transport
         self.proc = start_node("detector_node", self.name, [
             "-r", f"image:=/{self.name}/camera", "-p", f"model_path:={bundle}", "-p", "score_threshold:=0.0",
-            "-p", f"max_instances:={max_instances}", "-p", "stats_period_s:=0.5"], work / f"{self.name}.log")
+            "-p", f"max_instances:={max_instances}", "-p", "stats_period_s:=0.5",
+            "-p", f"image_transport:={transport}"], work / f"{self.name}.log")
         self.node = rclpy.create_node(f"client_{self.name}")
         self.got: dict[int, tuple[float, int]] = {}  # stamp key -> (time received here, instances)
         self.diag: dict[str, str] = {}
         self.node.create_subscription(InstanceArray, f"/{self.name}/instances", self._on_instances, 50)
         self.node.create_subscription(DiagnosticArray, "/diagnostics", self._on_diag, 10)
-        self.pub = self.node.create_publisher(Image, f"/{self.name}/camera", qos_profile_sensor_data)
+        if transport == "compressed":
+            self.pub = self.node.create_publisher(CompressedImage, f"/{self.name}/camera/compressed",
+                                                  qos_profile_sensor_data)
+        else:
+            self.pub = self.node.create_publisher(Image, f"/{self.name}/camera", qos_profile_sensor_data)
         self.stamp = 0
+
+    def frame_msg(self, rgb, stamp_sec: int):
+        """The frame as this node's transport carries it (JPEG is encoded once per image)."""
+        if self.transport == "compressed":
+            key = id(rgb)
+            if getattr(self, "_jpeg", (None,))[0] != key:
+                self._jpeg = (key, encode_compressed(rgb, "jpeg", quality=90))
+            msg = CompressedImage(format=self._jpeg[1][0])
+            msg.data = self._jpeg[1][1]
+        else:
+            msg = rgb_to_imgmsg(rgb)
+        msg.header.stamp.sec = stamp_sec
+        return msg
 
     def _on_instances(self, msg: InstanceArray) -> None:
         key = msg.header.stamp.sec * 1_000_000_000 + msg.header.stamp.nanosec
@@ -72,9 +95,7 @@ class NodeUnderTest:
 
     def send(self, rgb) -> int:
         self.stamp += 1
-        msg = rgb_to_imgmsg(rgb)
-        msg.header.stamp.sec = self.stamp
-        self.pub.publish(msg)
+        self.pub.publish(self.frame_msg(rgb, self.stamp))
         return self.stamp * 1_000_000_000
 
     def wait(self, done, timeout: float) -> bool:
@@ -133,8 +154,8 @@ def overhead(bundle: Path, work: Path, objects: int, frames: int) -> dict:
         under.close()
 
 
-def sustained(bundle: Path, work: Path, rate: float, seconds: float) -> dict:
-    under = NodeUnderTest(bundle, work, 1)
+def sustained(bundle: Path, work: Path, rate: float, seconds: float, transport: str = "raw") -> dict:
+    under = NodeUnderTest(bundle, work, 1, transport)
     try:
         frame = scene(1)
         under.wait_for_model(frame)
@@ -142,8 +163,7 @@ def sustained(bundle: Path, work: Path, rate: float, seconds: float) -> dict:
         sent: dict[int, float] = {}
 
         def make_msg(i):
-            msg = rgb_to_imgmsg(frame)
-            msg.header.stamp.sec = 10_000 + i
+            msg = under.frame_msg(frame, 10_000 + i)
             sent[msg.header.stamp.sec * 1_000_000_000] = time.perf_counter()
             return msg
 
@@ -164,11 +184,25 @@ def sustained(bundle: Path, work: Path, rate: float, seconds: float) -> dict:
         under.close()
 
 
+def transports(bundle: Path, work: Path, rate: float, seconds: float) -> dict:
+    """Raw, compressed, raw: the compressed figures over the mean of the two raw runs."""
+    runs = [sustained(bundle, work, rate, seconds, t) for t in ("raw", "compressed", "raw")]
+    keep = ("rate_hz_sent", "processed_per_s", "drop_rate", "latency_ms_p50", "latency_ms_p99")
+    raw = {k: (runs[0][k] + runs[2][k]) / 2 for k in keep}
+    comp = {k: runs[1][k] for k in keep}
+    return {"raw_runs": [{k: r[k] for k in keep} for r in (runs[0], runs[2])], "raw_mean": raw,
+            "compressed": comp, "seconds_each": seconds,
+            "ratio_compressed_over_raw": {k: comp[k] / raw[k] for k in
+                                          ("processed_per_s", "latency_ms_p50", "latency_ms_p99")}}
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--frames", type=int, default=30, help="frames per overhead measurement")
     ap.add_argument("--seconds", type=float, default=60.0, help="sustained phase duration")
     ap.add_argument("--rate", type=float, default=30.0, help="sustained publish rate (Hz)")
+    ap.add_argument("--transport-seconds", type=float, default=30.0, help="each transport run's duration")
+    ap.add_argument("--phases", default="overhead,sustained,transport", help="which phases to run")
     ap.add_argument("--json", type=Path, default=ROOT / "benchmarks" / "results" / "detector_node.json")
     args = ap.parse_args(argv)
     os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
@@ -179,7 +213,8 @@ def main(argv=None) -> int:
     results = {"machine": info, "overhead": {}, "sustained": {}}
     rclpy.init()
     try:
-        for objects in (1, 10):
+        phases = set(args.phases.split(","))
+        for objects in (1, 10) if "overhead" in phases else ():
             r = overhead(bundle, work, objects, args.frames)
             results["overhead"][f"{objects}_object"] = r
             print(f"overhead {objects:>2} object(s), {r['instances_per_frame']:.0f} instances/frame: in the node "
@@ -187,6 +222,15 @@ def main(argv=None) -> int:
                   f"{r['in_node_model_forward_ms_p50']:.0f} ms, ratio {r['in_node_ratio_p50']:.3f}; round trip "
                   f"over DDS {r['round_trip_ms_p50']:.0f} ms over model() here {r['raw_forward_here_ms_p50']:.0f} ms, "
                   f"ratio {r['round_trip_ratio_p50']:.3f} ({r['frames']} frames)", flush=True)
+        if "transport" in phases:
+            t = results["transport"] = transports(bundle, work, args.rate, args.transport_seconds)
+            r, c, q = t["raw_mean"], t["compressed"], t["ratio_compressed_over_raw"]
+            print(f"transport {args.rate:.0f} Hz, {args.transport_seconds:.0f} s each: raw {r['processed_per_s']:.2f} "
+                  f"frames/s, p50 {r['latency_ms_p50']:.0f} ms; compressed {c['processed_per_s']:.2f} frames/s, "
+                  f"p50 {c['latency_ms_p50']:.0f} ms; compressed/raw: rate {q['processed_per_s']:.3f}, latency "
+                  f"p50 {q['latency_ms_p50']:.3f}, p99 {q['latency_ms_p99']:.3f}", flush=True)
+        if "sustained" not in phases:
+            return write_result(args.json, results) or 0
         s = results["sustained"] = sustained(bundle, work, args.rate, args.seconds)
         print(f"sustained {args.rate:.0f} Hz for {args.seconds:.0f} s: {s['processed_per_s']:.1f} frames/s "
               f"processed, drop rate {s['drop_rate']:.1%} (newest-frame policy), latency p50 "

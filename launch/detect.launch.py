@@ -2,38 +2,34 @@
 
     ros2 launch automask detect.launch.py image_topic:=/camera/color/image_raw \
         model_path:=/path/to/bundle rviz:=true
+
+An argument left empty keeps the value in params_file (see automask_ros/ros/launch_nodes.py).
 """
 
 from launch import LaunchDescription
-from launch.actions import DeclareLaunchArgument, SetEnvironmentVariable
-from launch.conditions import IfCondition
-from launch.substitutions import LaunchConfiguration, PathJoinSubstitution
-from launch_ros.actions import Node
-from launch_ros.substitutions import FindPackageShare
+from launch.actions import DeclareLaunchArgument
+from launch.substitutions import LaunchConfiguration
+
+from automask_ros.ros.launch_nodes import automask_node, config_file, fastdds_profile_argument, rviz
 
 
 def generate_launch_description():
-    share = FindPackageShare("automask")
     return LaunchDescription([
+        *rviz(),
         DeclareLaunchArgument("image_topic", default_value="/camera/image_raw",
-                              description="colour camera topic (sensor_msgs/Image)"),
-        DeclareLaunchArgument("params_file",
-                              default_value=PathJoinSubstitution([share, "config", "detect.yaml"]),
+                              description="colour camera topic (sensor_msgs/Image; with "
+                                          "image_transport:=compressed, <image_topic>/compressed)"),
+        DeclareLaunchArgument("params_file", default_value=config_file("detect.yaml"),
                               description="detector node parameters (YAML)"),
         DeclareLaunchArgument("model_path", default_value="",
-                              description="model bundle folder; empty = wait for /automask/model"),
-        DeclareLaunchArgument("device", default_value="auto", description="auto, cpu or cuda[:N]"),
-        DeclareLaunchArgument("fastdds_profile",
-                              default_value=PathJoinSubstitution([share, "config", "fastdds.xml"]),
-                              description="Fast DDS profile with a large shared-memory segment"),
-        DeclareLaunchArgument("rviz", default_value="false", description="open RViz"),
-        SetEnvironmentVariable("FASTDDS_DEFAULT_PROFILES_FILE", LaunchConfiguration("fastdds_profile")),
-        Node(package="automask", executable="detector_node", name="detector_node", output="screen",
-             parameters=[LaunchConfiguration("params_file"),
-                         {"model_path": LaunchConfiguration("model_path"),
-                          "device": LaunchConfiguration("device")}],
-             remappings=[("image", LaunchConfiguration("image_topic"))]),
-        Node(package="rviz2", executable="rviz2", name="rviz2",
-             arguments=["-d", PathJoinSubstitution([share, "config", "automask.rviz"])],
-             condition=IfCondition(LaunchConfiguration("rviz"))),
+                              description="model bundle folder (empty = params_file's; there, empty "
+                                          "= wait for /automask/model)"),
+        DeclareLaunchArgument("device", default_value="",
+                              description="auto, cpu or cuda[:N] (empty = params_file's)"),
+        DeclareLaunchArgument("image_transport", default_value="",
+                              description="raw or compressed (empty = params_file's)"),
+        fastdds_profile_argument(),
+        automask_node("detector_node", overrides={"model_path": "model_path", "device": "device",
+                                                  "image_transport": "image_transport"},
+                      remappings=[("image", LaunchConfiguration("image_topic"))]),
     ])

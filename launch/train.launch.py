@@ -3,31 +3,29 @@
     ros2 launch automask train.launch.py output_root:=/data/automask_models
     ros2 action send_goal -f /trainer_node/train automask/action/Train \
         "{datasets: [/data/automask_data/red_mug]}"
+
+An argument left empty keeps the value in params_file (see automask_ros/ros/launch_nodes.py).
 """
 
 from launch import LaunchDescription
-from launch.actions import DeclareLaunchArgument, SetEnvironmentVariable
-from launch.substitutions import LaunchConfiguration, PathJoinSubstitution
-from launch_ros.actions import Node
-from launch_ros.substitutions import FindPackageShare
+from launch.actions import DeclareLaunchArgument
+
+from automask_ros.ros.launch_nodes import automask_node, config_file, fastdds_profile_argument
 
 
 def generate_launch_description():
-    share = FindPackageShare("automask")
     return LaunchDescription([
-        DeclareLaunchArgument("params_file",
-                              default_value=PathJoinSubstitution([share, "config", "train.yaml"]),
+        DeclareLaunchArgument("params_file", default_value=config_file("train.yaml"),
                               description="trainer node parameters (YAML)"),
-        DeclareLaunchArgument("output_root", default_value="automask_models",
-                              description="folder that new model bundles are written to"),
+        DeclareLaunchArgument("output_root", default_value="",
+                              description="folder that new model bundles are written to "
+                                          "(empty = params_file's output_root)"),
         DeclareLaunchArgument("model_path", default_value="",
-                              description="default base model for goals that name none"),
-        DeclareLaunchArgument("fastdds_profile",
-                              default_value=PathJoinSubstitution([share, "config", "fastdds.xml"]),
-                              description="Fast DDS profile with a large shared-memory segment"),
-        SetEnvironmentVariable("FASTDDS_DEFAULT_PROFILES_FILE", LaunchConfiguration("fastdds_profile")),
-        Node(package="automask", executable="trainer_node", name="trainer_node", output="screen",
-             parameters=[LaunchConfiguration("params_file"),
-                         {"output_root": LaunchConfiguration("output_root"),
-                          "base_model": LaunchConfiguration("model_path")}]),
+                              description="default base model for goals that name none "
+                                          "(empty = params_file's base_model)"),
+        DeclareLaunchArgument("device", default_value="",
+                              description="auto, cpu or cuda[:N] (empty = params_file's)"),
+        fastdds_profile_argument(),
+        automask_node("trainer_node", overrides={"output_root": "output_root",
+                                                 "base_model": "model_path", "device": "device"}),
     ])

@@ -5,6 +5,26 @@ import time
 import rclpy
 
 
+def capture_client(name, tmp, **publishers):
+    """rclpy up, a client node for capture node `name`: statuses, start/stop clients, and the
+    given publishers ({key: (type, topic, qos)}); waits until the node serves."""
+    from std_srvs.srv import Trigger
+
+    from automask.msg import SweepStatus
+    from automask.srv import StartSweep
+
+    rclpy.init()
+    node = rclpy.create_node(f"client_{name}")
+    statuses = []
+    node.create_subscription(SweepStatus, f"/{name}/status", statuses.append, 10)
+    ctx = {"node": node, "tmp": tmp, "name": name, "statuses": statuses,
+           "start": node.create_client(StartSweep, f"/{name}/start_sweep"),
+           "stop": node.create_client(Trigger, f"/{name}/stop_sweep"),
+           **{key: node.create_publisher(*spec) for key, spec in publishers.items()}}
+    assert ctx["start"].wait_for_service(timeout_sec=30), "capture node did not come up"
+    return ctx
+
+
 def call(ctx, client, request, timeout=30.0):
     """Call one of ctx's service clients and wait for the answer."""
     future = ctx[client].call_async(request)

@@ -14,12 +14,11 @@ from rclpy.qos import qos_profile_sensor_data
 from sensor_msgs.msg import CameraInfo, Image
 from std_srvs.srv import Trigger
 
-from automask.msg import SweepStatus
 from automask.srv import StartSweep
 from automask_ros.core.dataset import load_sweep, validate_sweep
 from automask_ros.core.render import render_sweep
 from automask_ros.ros.image_conversion import numpy_to_imgmsg, rgb_to_imgmsg
-from capture_client import call, wait_status
+from capture_client import call, capture_client, wait_status
 from ros_process import start_node, stop
 
 pytestmark = [pytest.mark.ros, pytest.mark.slow]
@@ -44,19 +43,10 @@ def capture(tmp_path_factory):
         "-p", f"dataset_root:={tmp / 'data'}", "-p", "segmenter:=background", "-p", "status_rate_hz:=10.0",
         "-p", "camera_timeout_s:=60.0", "-p", "negatives_before:=1", "-p", "min_change:=0.0",
         "-p", "loop_closure:=false", "-p", "sync_tolerance_s:=0.02"], tmp / "node.log")
-    rclpy.init()
-    node = rclpy.create_node(f"client_{name}")
-    statuses = []
-    node.create_subscription(SweepStatus, f"/{name}/status", statuses.append, 10)
-    ctx = {
-        "node": node, "tmp": tmp, "name": name, "statuses": statuses,
-        "start": node.create_client(StartSweep, f"/{name}/start_sweep"),
-        "stop": node.create_client(Trigger, f"/{name}/stop_sweep"),
-        "color": node.create_publisher(Image, f"/{name}/color", qos_profile_sensor_data),
-        "depth": node.create_publisher(Image, f"/{name}/depth", qos_profile_sensor_data),
-        "info": node.create_publisher(CameraInfo, f"/{name}/info", qos_profile_sensor_data),
-    }
-    assert ctx["start"].wait_for_service(timeout_sec=30), "capture node did not come up"
+    ctx = capture_client(name, tmp, color=(Image, f"/{name}/color", qos_profile_sensor_data),
+                         depth=(Image, f"/{name}/depth", qos_profile_sensor_data),
+                         info=(CameraInfo, f"/{name}/info", qos_profile_sensor_data))
+    node = ctx["node"]
     yield ctx
     node.destroy_node()
     rclpy.shutdown()

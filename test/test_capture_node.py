@@ -13,12 +13,11 @@ from sensor_msgs.msg import Image
 from std_msgs.msg import Float64
 from std_srvs.srv import Trigger
 
-from automask.msg import SweepStatus
 from automask.srv import StartSweep
 from automask_ros.core.dataset import load_sweep, validate_sweep
 from automask_ros.core.render import render_sweep
 from automask_ros.ros.image_conversion import rgb_to_imgmsg
-from capture_client import call, wait_status
+from capture_client import call, capture_client, wait_status
 from ros_process import start_node, stop
 
 pytestmark = [pytest.mark.ros, pytest.mark.slow]
@@ -33,18 +32,9 @@ def capture(tmp_path_factory):
         "-p", f"dataset_root:={tmp / 'data'}", "-p", "step_deg:=30.0", "-p", "status_rate_hz:=10.0",
         "-p", "camera_timeout_s:=60.0", "-p", "seg_threads:=1", "-p", "negatives_before:=2"],
         tmp / "node.log")
-    rclpy.init()
-    node = rclpy.create_node(f"client_{name}")
-    statuses = []
-    node.create_subscription(SweepStatus, f"/{name}/status", statuses.append, 10)
-    ctx = {
-        "node": node, "tmp": tmp, "name": name, "statuses": statuses,
-        "start": node.create_client(StartSweep, f"/{name}/start_sweep"),
-        "stop": node.create_client(Trigger, f"/{name}/stop_sweep"),
-        "camera": node.create_publisher(Image, f"/{name}/camera", qos_profile_sensor_data),
-        "angle": node.create_publisher(Float64, f"/{name}/angle", 10),
-    }
-    assert ctx["start"].wait_for_service(timeout_sec=30), "capture node did not come up"
+    ctx = capture_client(name, tmp, camera=(Image, f"/{name}/camera", qos_profile_sensor_data),
+                         angle=(Float64, f"/{name}/angle", 10))
+    node = ctx["node"]
     yield ctx
     node.destroy_node()
     rclpy.shutdown()

@@ -34,12 +34,12 @@ LATCHED = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE,
                      durability=DurabilityPolicy.TRANSIENT_LOCAL)
 
 
-def make_bundle(path, model_id, labels):
+def make_bundle(path, model_id, labels, force=False):
     torch.manual_seed(0)
     model = build_model(ARCH, len(labels) + 1, min_size=96, max_size=160)
     meta = {"model_id": model_id, "arch": ARCH, "labels": labels,
             "input": {"min_size": 96, "max_size": 160}, "thresholds": {"score": 0.5, "mask": 0.5}}
-    return save_bundle(path, model, meta)
+    return save_bundle(path, model, meta, force=force)
 
 
 @pytest.fixture(scope="module")
@@ -178,6 +178,38 @@ def test_hot_reload_keeps_the_old_model_on_a_bad_bundle_then_swaps(detector):
     assert out.model_id == "model-b" and all(i.label == "bottle" for i in out.instances)
 
 
+def test_retraining_into_the_same_folder_reloads(detector):
+    """Same path, new model_id: the detector used to ignore it (reload was keyed on the path)."""
+    make_bundle(detector["b"], "model-b2", ["bottle", "cup"], force=True)
+    detector["announce"].publish(ModelInfo(model_path=str(detector["b"]), model_id="model-b2"))
+    spin_for(detector, lambda: detector["got"]["info"][-1].model_id == "model-b2", 60)
+    assert list(detector["got"]["info"][-1].labels) == ["bottle", "cup"]
+    assert detect_once(detector, 120).model_id == "model-b2"
+
+
+def test_unknown_class_is_refused_before_it_is_set(detector):
+    refused = set_param(detector, "classes", ["teapot"])
+    assert not refused.successful and "'teapot' is not one of the model's labels" in refused.reason
+    assert set_param(detector, "classes", ["cup"]).successful
+    assert all(i.label == "cup" for i in detect_once(detector, 121).instances)
+    assert set_param(detector, "classes", [""]).successful  # [''] = all (a ROS list cannot be empty)
+    assert detect_once(detector, 122).model_id == "model-b2"
+
+
+def test_diagnostics_period_change_takes_effect(detector):
+    def count(seconds):
+        n0, end = len(detector["got"]["diag"]), time.monotonic() + seconds
+        while time.monotonic() < end:
+            rclpy.spin_once(detector["node"], timeout_sec=0.05)
+        return len(detector["got"]["diag"]) - n0
+
+    assert set_param(detector, "stats_period_s", 100.0).successful
+    count(0.6)  # one may be in flight
+    assert count(3.0) == 0
+    assert set_param(detector, "stats_period_s", 0.5).successful
+    assert count(3.0) >= 2
+
+
 def test_diagnostics_report_rates_and_drops(detector):
     spin_for(detector, lambda: any(kv.key == "frames_processed" and int(kv.value) > 0
                                    for s in detector["got"]["diag"] for kv in s.values), 10)
@@ -186,3 +218,4 @@ def test_diagnostics_report_rates_and_drops(detector):
     # receipt -> publish contains the model forward, so the overhead ratio is at least 1
     assert 0 < float(figures["model_forward_p50_ms"]) <= float(figures["latency_p50_ms"])
     assert float(figures["overhead_ratio_p50"]) >= 1.0
+

@@ -58,3 +58,17 @@ def test_yaml_file_and_overrides_apply_and_ranges_are_enforced(detector_process)
     finally:
         node.destroy_node()
         rclpy.shutdown()
+
+
+@pytest.mark.parametrize("override, expected", [
+    ("preset:=tpu", "preset 'tpu': use cpu, gpu"),
+    ("device:=cuda:x", "device 'cuda:x': use auto, cpu, cuda, cuda:N"),
+    ("output_root:=2025", "output_root"),  # -p reads YAML: an INTEGER where a STRING is expected
+])
+def test_a_bad_start_up_parameter_is_one_line_not_a_traceback(override, expected):
+    proc = subprocess.run([sys.executable, str(ROOT / "bin" / "trainer_node"), "--ros-args",
+                           "-r", "__node:=param_test_trainer", "-p", override],
+                          capture_output=True, text=True, env=dict(os.environ), timeout=120)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 2, out
+    assert "Traceback" not in out and expected in out, out

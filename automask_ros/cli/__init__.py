@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import signal
 import sys
 
 # subcommand name -> module under automask_ros.cli
@@ -42,14 +43,22 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    args = None
     try:
+        args = build_parser().parse_args(argv)
         return int(args._run(args) or 0)
     except KeyboardInterrupt:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not interrupt the exit
+        if argv[:1] == ["demo"] and "--external-nodes" in argv:
+            # under demo.launch.py Ctrl-C is how a user stops the launch: a clean stop, not a
+            # death (launch reports any other exit code as "process has died")
+            print("automask demo: stopped by Ctrl-C", flush=True)
+            return 0
         print("automask: interrupted", file=sys.stderr)
         return 130
     except (CliError, ValueError, FileNotFoundError, PermissionError) as exc:
-        print(f"automask {args.command}: error: {exc}", file=sys.stderr)
+        print(f"automask {getattr(args, 'command', '')}: error: {exc}", file=sys.stderr)
         return 2
 
 

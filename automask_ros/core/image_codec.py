@@ -92,3 +92,30 @@ def to_rgb8(pixels: np.ndarray, encoding: str) -> np.ndarray:
         return np.repeat((pixels >> 8).astype(np.uint8)[..., None], 3, axis=2)
     raise ImageCodecError(f"{encoding!r} is a depth image, not a colour camera: remap `image` "
                           "to the colour topic")
+
+
+def decode_compressed(fmt: str, data: bytes) -> np.ndarray:
+    """A sensor_msgs/CompressedImage (JPEG or PNG, as image_transport's `compressed` plugin
+    sends it) as HxWx3 uint8 RGB."""
+    import cv2
+
+    if "compresseddepth" in fmt.lower():
+        raise ImageCodecError(f"format {fmt!r} is compressed depth, not a colour camera: remap `image` "
+                              "to the colour topic")
+    buffer = np.frombuffer(bytes(data), dtype=np.uint8)
+    bgr = cv2.imdecode(buffer, cv2.IMREAD_COLOR) if buffer.size else None
+    if bgr is None:
+        raise ImageCodecError(f"compressed image ({fmt or 'no format'}, {buffer.size} bytes) does not "
+                              "decode as JPEG or PNG: check the camera's compressed topic")
+    return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+
+
+def encode_compressed(rgb: np.ndarray, fmt: str = "jpeg", quality: int = 90) -> tuple[str, bytes]:
+    """HxWx3 RGB -> (format string, bytes) in image_transport's `compressed` convention."""
+    import cv2
+
+    ext, flags = (".png", []) if fmt == "png" else (".jpg", [cv2.IMWRITE_JPEG_QUALITY, int(quality)])
+    ok, buf = cv2.imencode(ext, cv2.cvtColor(np.ascontiguousarray(rgb), cv2.COLOR_RGB2BGR), flags)
+    if not ok:
+        raise ImageCodecError(f"cannot encode a {rgb.shape} image as {fmt}")
+    return f"rgb8; {'png' if fmt == 'png' else 'jpeg'} compressed bgr8", buf.tobytes()

@@ -142,24 +142,28 @@ class Detector:
 
     @classes.setter
     def classes(self, value: Iterable[str | int] | None) -> None:
+        self._classes = self.class_ids(value)
+        self._sync_top_k()
+
+    def class_ids(self, value: Iterable[str | int] | str | None) -> set[int] | None:
+        """Class ids for labels or ids (None = all); ValueError naming an unknown one. Lets a
+        node refuse a `classes` parameter before it is set."""
         if isinstance(value, str):
             value = value.replace(",", " ").split()
         # empty entries mean nothing (a ROS string-array parameter cannot be empty, [''] stands for it)
         value = [] if value is None else [v for v in value if not (isinstance(v, str) and not v.strip())]
         if not value:
-            self._classes = None
-        else:
-            ids = set()
-            for item in value:
-                if isinstance(item, (int, np.integer)) and 1 <= int(item) <= len(self.labels):
-                    ids.add(int(item))
-                elif isinstance(item, str) and item in self.labels:
-                    ids.add(self.labels.index(item) + 1)
-                else:
-                    raise ValueError(f"class {item!r} is not one of the model's labels {self.labels} "
-                                     f"(or ids 1..{len(self.labels)})")
-            self._classes = ids
-        self._sync_top_k()
+            return None
+        ids = set()
+        for item in value:
+            if isinstance(item, (int, np.integer)) and 1 <= int(item) <= len(self.labels):
+                ids.add(int(item))
+            elif isinstance(item, str) and item in self.labels:
+                ids.add(self.labels.index(item) + 1)
+            else:
+                raise ValueError(f"class {item!r} is not one of the model's labels {self.labels} "
+                                 f"(or ids 1..{len(self.labels)})")
+        return ids
 
     def _sync_top_k(self) -> None:
         if not hasattr(self, "_classes") or not hasattr(self, "_top_k"):

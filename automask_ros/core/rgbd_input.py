@@ -10,9 +10,6 @@ more than one that stops on a depth glitch. A camera that never sends depth is n
 
 from __future__ import annotations
 
-import re
-import threading
-import time
 from typing import Callable
 
 import numpy as np
@@ -96,22 +93,3 @@ class RgbdInput:
         except ValueError as exc:  # DepthError, ImageCodecError
             return None, str(exc)
         return attach_depth(depth_m, shape, self.intrinsics)
-
-
-class OncePerPeriod:
-    """Says whether to report a problem now: each kind of reason (numbers ignored) at most once
-    per period, so a stream of identical failures logs one line, and a new problem shows at once."""
-
-    def __init__(self, period_s: float = 10.0):
-        self.period_s = period_s
-        self._last: dict[str, float] = {}
-        self._lock = threading.Lock()
-
-    def __call__(self, reason: str) -> bool:
-        key = re.sub(r"[-+]?\d[\d.]*", "N", reason)
-        now = time.monotonic()
-        with self._lock:
-            if now - self._last.get(key, -1e18) < self.period_s:
-                return False
-            self._last[key] = now
-            return True

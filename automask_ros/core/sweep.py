@@ -33,10 +33,16 @@ from .plane import PlaneError
 from .segment import CroppedSegmenter, Segmenter, check_rgb, make_segmenter
 
 
-def _p(default, doc):
+def _p(default, doc, lo=None, hi=None):
+    """A CaptureParams field: its doc, and its range [lo, hi] (the node declares it to ROS, which
+    refuses an out-of-range `ros2 param set`; validate() refuses it from YAML and the CLI)."""
+    meta = {"doc": doc, "min": lo, "max": hi}
     if isinstance(default, list):
-        return field(default_factory=lambda: list(default), metadata={"doc": doc})
-    return field(default=default, metadata={"doc": doc})
+        return field(default_factory=lambda: list(default), metadata=meta)
+    return field(default=default, metadata=meta)
+
+
+SEGMENTERS = ("auto", "u2net", "torchvision", "background", "depth", "fused", "fused-torchvision")
 
 
 @dataclass
@@ -51,59 +57,59 @@ class CaptureParams:
                          "(DEFAULT/enum name, .pth file or automask bundle)")
     torchvision_arch: str = _p("lraspp_mobilenet_v3_large", "torchvision backend architecture")
     torchvision_classes: list = _p([], "VOC class names that count as object (empty = every non-background class)")
-    seg_threads: int = _p(2, "CPU threads for the segmenter (onnxruntime intra-op / torch)")
-    fcn_weight: float = _p(0.2, "fused: weight of the FCN against background evidence (0..1)")
-    bg_threshold: float = _p(25.0, "background: colour distance (grey levels) that is 50% object")
+    seg_threads: int = _p(2, "CPU threads for the segmenter (onnxruntime intra-op / torch)", 1, 64)
+    fcn_weight: float = _p(0.2, "fused: weight of the FCN against background evidence (0..1)", 0.0, 1.0)
+    bg_threshold: float = _p(25.0, "background: colour distance (grey levels) that is 50% object", 0.0, 255.0)
     # depth (core/depth_segment.py): the object is what stands on the turntable top
     min_height_m: float = _p(0.006, "depth: object points stand at least this far above the turntable top "
-                             "(and at least 3 sigma of the sensor noise at their range)")
-    max_height_m: float = _p(0.6, "depth: ... and at most this far (taller things are not the object)")
-    turntable_radius_m: float = _p(0.0, "depth: radius of the turntable top in metres; 0 = estimate it")
+                             "(and at least 3 sigma of the sensor noise at their range)", 0.0, 1.0)
+    max_height_m: float = _p(0.6, "depth: ... and at most this far (taller things are not the object)", 0.01, 10.0)
+    turntable_radius_m: float = _p(0.0, "depth: radius of the turntable top in metres; 0 = estimate it", 0.0, 5.0)
     # frame selection and revolution
-    step_deg: float = _p(5.0, "keep a frame each time the turntable has turned this far")
-    turntable_period_s: float = _p(0.0, "seconds per revolution, to infer the angle from time (0 = unknown)")
+    step_deg: float = _p(5.0, "keep a frame each time the turntable has turned this far", 0.1, 180.0)
+    turntable_period_s: float = _p(0.0, "seconds per revolution, to infer the angle from time (0 = unknown)", 0.0, 3600.0)
     min_change: float = _p(0.001, "no angle known: fraction of thumbnail pixels changed by > 8 grey levels "
-                           "that makes a new view (thins only near-duplicates; raise it to thin a video)")
-    revolutions: float = _p(1.0, "stop after this many turns when the angle is known")
+                           "that makes a new view (thins only near-duplicates; raise it to thin a video)", 0.0, 1.0)
+    revolutions: float = _p(1.0, "stop after this many turns when the angle is known", 0.1, 10.0)
     loop_closure: bool = _p(True, "no angle known: stop when the view returns to the first kept one")
-    loop_min_frames: int = _p(12, "loop closure needs at least this many kept frames")
-    loop_depart: float = _p(0.03, "loop closure needs the view to have changed this much from the first")
+    loop_min_frames: int = _p(12, "loop closure needs at least this many kept frames", 1, 10000)
+    loop_depart: float = _p(0.03, "loop closure needs the view to have changed this much from the first", 0.0, 1.0)
     loop_close: float = _p(0.005, "loop closed when the change from the first kept view drops to this, "
-                           "or to half the typical change between consecutive kept views")
-    max_frames: int = _p(0, "stop after this many kept frames (0 = no limit)")
-    max_duration_s: float = _p(0.0, "stop after this many seconds of stream time (0 = no limit)")
+                           "or to half the typical change between consecutive kept views", 0.0, 1.0)
+    max_frames: int = _p(0, "stop after this many kept frames (0 = no limit)", 0, 1000000)
+    max_duration_s: float = _p(0.0, "stop after this many seconds of stream time (0 = no limit)", 0.0, 1000000.0)
     # quality gates
-    min_area_frac: float = _p(0.002, "mask smaller than this fraction of the frame = no object")
-    max_area_frac: float = _p(0.9, "reject masks larger than this fraction of the frame")
-    max_area_jump: float = _p(0.35, "reject when the area changes by more than this fraction of the previous kept frame's")
-    max_border_contact: float = _p(0.5, "reject when this fraction of the frame border is object (a mask leaking into the background)")
-    max_components: int = _p(6, "reject when the FCN mask breaks into more significant blobs than this")
-    min_iou_prev: float = _p(0.5, "reject when IoU with the previous kept mask is below this")
-    reanchor_after: int = _p(4, "after this many rejections in a row, accept the new look (no temporal gates)")
+    min_area_frac: float = _p(0.002, "mask smaller than this fraction of the frame = no object", 0.0, 1.0)
+    max_area_frac: float = _p(0.9, "reject masks larger than this fraction of the frame", 0.0, 1.0)
+    max_area_jump: float = _p(0.35, "reject when the area changes by more than this fraction of the previous kept frame's", 0.0, 100.0)
+    max_border_contact: float = _p(0.5, "reject when this fraction of the frame border is object (a mask leaking into the background)", 0.0, 1.0)
+    max_components: int = _p(6, "reject when the FCN mask breaks into more significant blobs than this", 1, 1000)
+    min_iou_prev: float = _p(0.5, "reject when IoU with the previous kept mask is below this", 0.0, 1.0)
+    reanchor_after: int = _p(4, "after this many rejections in a row, accept the new look (no temporal gates)", 0, 1000)
     # negatives
-    negatives_before: int = _p(3, "empty-turntable frames to store before the object appears")
-    negatives_after: int = _p(0, "empty-turntable frames to store after the revolution (object removed)")
-    after_timeout_s: float = _p(10.0, "stop waiting for the after-negatives after this long")
+    negatives_before: int = _p(3, "empty-turntable frames to store before the object appears", 0, 1000)
+    negatives_after: int = _p(0, "empty-turntable frames to store after the revolution (object removed)", 0, 1000)
+    after_timeout_s: float = _p(10.0, "stop waiting for the after-negatives after this long", 0.0, 3600.0)
     # clean-up (core/cleanup.py)
     threshold: str = _p("0.5", "probability threshold: a fixed value, or otsu")
-    otsu_min: float = _p(0.15, "Otsu threshold lower clamp")
-    otsu_max: float = _p(0.6, "Otsu threshold upper clamp")
-    low_ratio: float = _p(0.5, "hysteresis: grow into pixels above low_ratio x threshold (1 = off)")
+    otsu_min: float = _p(0.15, "Otsu threshold lower clamp", 0.0, 1.0)
+    otsu_max: float = _p(0.6, "Otsu threshold upper clamp", 0.0, 1.0)
+    low_ratio: float = _p(0.5, "hysteresis: grow into pixels above low_ratio x threshold (1 = off)", 0.0, 1.0)
     consistent_iou: float = _p(0.9, "FCN masks this close (IoU) to the previous mask are trusted; others are "
-                               "repaired by GrabCut seeded with the previous mask")
-    grabcut_iters: int = _p(3, "GrabCut colour refinement iterations (0 = off)")
-    grabcut_sure: float = _p(0.8, "probability above which a pixel seeds GrabCut as surely object")
-    grabcut_max_side: int = _p(320, "GrabCut works at most at this size (long side)")
-    prior_erode: float = _p(0.03, "previous mask shrunk by this fraction of the short side is the prior")
-    max_growth: float = _p(1.3, "GrabCut may not grow the mask beyond this x max(FCN mask, prior)")
-    open_px: int = _p(-1, "opening kernel (px); -1 = 1% of the short side")
-    close_px: int = _p(-1, "closing kernel (px); -1 = 2% of the short side")
-    min_component_frac: float = _p(0.0005, "blobs below this fraction of the frame are noise")
-    keep_ratio: float = _p(0.15, "also keep blobs at least this x the main blob that lie near it")
-    near_frac: float = _p(0.03, "'near' = within this fraction of the short side")
+                               "repaired by GrabCut seeded with the previous mask", 0.0, 1.0)
+    grabcut_iters: int = _p(3, "GrabCut colour refinement iterations (0 = off)", 0, 50)
+    grabcut_sure: float = _p(0.8, "probability above which a pixel seeds GrabCut as surely object", 0.0, 1.0)
+    grabcut_max_side: int = _p(320, "GrabCut works at most at this size (long side)", 16, 8192)
+    prior_erode: float = _p(0.03, "previous mask shrunk by this fraction of the short side is the prior", 0.0, 1.0)
+    max_growth: float = _p(1.3, "GrabCut may not grow the mask beyond this x max(FCN mask, prior)", 1.0, 100.0)
+    open_px: int = _p(-1, "opening kernel (px); -1 = 1% of the short side", -1, 1000)
+    close_px: int = _p(-1, "closing kernel (px); -1 = 2% of the short side", -1, 1000)
+    min_component_frac: float = _p(0.0005, "blobs below this fraction of the frame are noise", 0.0, 1.0)
+    keep_ratio: float = _p(0.15, "also keep blobs at least this x the main blob that lie near it", 0.0, 1.0)
+    near_frac: float = _p(0.03, "'near' = within this fraction of the short side", 0.0, 1.0)
     fill_holes: bool = _p(True, "fill enclosed holes unless they look like background seen through")
-    hole_keep_min_frac: float = _p(0.002, "holes smaller than this fraction of the object are always filled")
-    hole_colour_tol: float = _p(18.0, "Lab distance under which a hole matches the outside background")
+    hole_keep_min_frac: float = _p(0.002, "holes smaller than this fraction of the object are always filled", 0.0, 1.0)
+    hole_colour_tol: float = _p(18.0, "Lab distance under which a hole matches the outside background", 0.0, 500.0)
     roi: list = _p([0.0, 0.0, 1.0, 1.0], "turntable region [x0, y0, x1, y1] as fractions of the frame: "
                    "without depth the FCN looks only here, and clean-up keeps the blob inside it")
     # QA
@@ -142,8 +148,12 @@ class CaptureParams:
         return params
 
     def validate(self) -> None:
-        if self.step_deg <= 0 or self.step_deg > 180:
-            raise ValueError(f"step_deg={self.step_deg} must be in (0, 180]")
+        for f in fields(self):
+            lo, hi, value = f.metadata.get("min"), f.metadata.get("max"), getattr(self, f.name)
+            if (lo is not None and value < lo) or (hi is not None and value > hi):
+                raise ValueError(f"capture parameter {f.name}={value} is out of range: use {lo} .. {hi}")
+        if self.segmenter.lower() not in SEGMENTERS:
+            raise ValueError(f"unknown segmenter {self.segmenter!r}: choose {', '.join(SEGMENTERS)}")
         if self.roi and len(self.roi) != 4:
             raise ValueError(f"roi={self.roi} must be [x0, y0, x1, y1] fractions or empty")
         self.cleanup_params()  # checks threshold / roi values early
@@ -186,6 +196,16 @@ def capture_yaml(params: CaptureParams | None = None) -> str:
             text = repr(value)
         lines.append(f"    {f.name}: {text}".ljust(40) + f"  # {f.metadata.get('doc', '')}")
     return "\n".join(lines) + "\n"
+
+
+def preview_mask(segmenter: Segmenter, rgb: np.ndarray, params: CaptureParams) -> tuple[np.ndarray, float]:
+    """The cleaned mask a sweep would start from, and its area fraction: the capture node's idle
+    preview (no sweep, no previous mask, nothing written)."""
+    prob = segmenter(rgb)
+    bg = getattr(segmenter, "last_background", None)
+    mask, q = cleanup(prob, params.cleanup_params(), rgb=rgb,
+                      bg_prob=bg if bg is not None and bg.shape == prob.shape else None)
+    return mask, float(q["area_frac"])
 
 
 def build_segmenter(params: CaptureParams) -> Segmenter:

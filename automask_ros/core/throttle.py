@@ -3,8 +3,14 @@ per frame, and one kind of problem never hides another (rclpy's throttle is per 
 
 from __future__ import annotations
 
+import re
 import threading
 import time
+
+
+def reason_kind(reason: str) -> str:
+    """A reason with its numbers blanked: 'nearest 0.061 s away' and '0.072 s' are one kind."""
+    return re.sub(r"[-+]?\d[\d.]*", "N", reason)
 
 
 class KeyedThrottle:

@@ -1,10 +1,12 @@
 """Capture node: records turntable sweeps from a camera topic into COCO mask datasets.
 
 ~/start_sweep (StartSweep) and ~/stop_sweep (Trigger) control it; ~/status (SweepStatus) reports
-at status_rate_hz; ~/mask_preview shows the cleaned mask (only when someone subscribes).
-Optional `depth` (aligned, 16UC1 mm or 32FC1 m) and `camera_info` give each frame its depth
-(core/rgbd_input.py): a frame without usable depth is recorded colour-only and the reason is
-logged once per period; a camera that sends no depth works colour-only as before.
+at status_rate_hz; ~/mask_preview shows the cleaned mask (only when someone subscribes), while
+idle too, so a user can aim the camera. The turntable angle comes from a stamped JointState or a
+Float64 in degrees (core/turntable_angle.py). Optional `depth` (aligned, 16UC1 mm or 32FC1 m) and
+`camera_info` give each frame its depth (core/rgbd_input.py): a frame without usable depth is
+recorded colour-only and the reason is logged once per period; a camera that sends no depth works
+colour-only as before.
 Segmentation runs in a worker thread on the newest frame, so a slow FCN drops frames instead of
 queueing them or blocking a service call. The recording itself is core/sweep.py.
 """
@@ -15,9 +17,10 @@ import dataclasses
 import threading
 import time
 
+from rcl_interfaces.msg import SetParametersResult
 from rclpy.node import Node
 from rclpy.qos import QoSProfile, qos_profile_sensor_data
-from sensor_msgs.msg import CameraInfo, Image
+from sensor_msgs.msg import CameraInfo, Image, JointState
 from std_msgs.msg import Float64
 from std_srvs.srv import Trigger
 
@@ -27,22 +30,30 @@ from automask_ros.core.camera import load_intrinsics
 from automask_ros.core.dataset import DatasetError, SweepWriter
 from automask_ros.core.latest import LatestWorker
 from automask_ros.core.overlay import draw_mask_preview
-from automask_ros.core.rgbd_input import OncePerPeriod, RgbdInput
-from automask_ros.core.sweep import CaptureParams, SweepRecorder, build_segmenter
-from automask_ros.ros.image_conversion import imgmsg_to_depth_m, imgmsg_to_rgb, rgb_to_imgmsg
+from automask_ros.core.rgbd_input import RgbdInput
+from automask_ros.core.sweep import CaptureParams, SweepRecorder, build_segmenter, preview_mask
+from automask_ros.core.throttle import KeyedThrottle, reason_kind
+from automask_ros.core.turntable_angle import TurntableAngle
+from automask_ros.ros.camera_input import TRANSPORT_PARAM, frame_to_rgb, subscribe_camera
+from automask_ros.ros.image_conversion import imgmsg_to_depth_m, rgb_to_imgmsg
 from automask_ros.ros.params import Param, declare, values
 from automask_ros.ros.spin import spin_node
 
 CAPTURE_PARAMS = [
     Param(f.name, f.default if f.default is not dataclasses.MISSING else f.default_factory(),
-          f.metadata.get("doc", f.name),
+          f.metadata.get("doc", f.name), f.metadata.get("min"), f.metadata.get("max"),
           string_list=f.name == "torchvision_classes")
     for f in dataclasses.fields(CaptureParams)
 ]
 NODE_PARAMS = [
     Param("status_rate_hz", 2.0, "SweepStatus publishing rate while a node runs", 0.1, 100.0),
     Param("camera_timeout_s", 5.0, "fail the sweep when no frame arrives for this long", 0.5, 3600.0),
-    Param("angle_max_age_s", 1.0, "ignore turntable_angle readings older than this", 0.01, 60.0),
+    Param("angle_max_age_s", 1.0, "ignore turntable_angle (Float64) readings older than this", 0.01, 60.0),
+    Param("turntable_joint", "", "joint of turntable_joint_states that is the turntable (empty = its "
+          "first joint)"),
+    Param("angle_tolerance_s", 0.1, "a frame takes the turntable_joint_states reading nearest its stamp "
+          "within this many seconds", 0.001, 10.0),
+    TRANSPORT_PARAM,
     Param("empty_frames", 1, "the first N frames of a sweep show the empty turntable (negatives and "
           "background reference): start each sweep before putting the object on", 0, 1000),
     Param("sync_tolerance_s", 0.05, "pair a colour frame with the depth frame nearest in stamp, at most "
@@ -51,6 +62,7 @@ NODE_PARAMS = [
           "for depth when there is no camera_info topic; wins over camera_info (read at each start_sweep)"),
 ]
 PARAMS = CAPTURE_PARAMS + NODE_PARAMS
+CAPTURE_FIELDS = {p.name for p in CAPTURE_PARAMS}
 
 
 class CaptureNode(Node):
@@ -64,27 +76,51 @@ class CaptureNode(Node):
         self._empty_left = 0
         self._lock = threading.Lock()
         self._last_frame = 0.0
-        self._angle: tuple[float, float] | None = None  # (degrees, received monotonic time)
+        self.angles = TurntableAngle(self.p["turntable_joint"], self.p["angle_tolerance_s"],
+                                     self.p["angle_max_age_s"])
+        self._preview: tuple[dict, object] | None = None  # (params, segmenter) for the idle preview
         self.pub_status = self.create_publisher(SweepStatus, "~/status", 10)
         self.pub_preview = self.create_publisher(Image, "~/mask_preview", qos_profile_sensor_data)
         self.worker = LatestWorker(self._process, "capture-segmentation", self._on_worker_error)
         self.rgbd = RgbdInput(self.p["sync_tolerance_s"], decode=imgmsg_to_depth_m)
-        self._report_depth = OncePerPeriod(10.0)
-        self.create_subscription(Image, "image", self._on_image, QoSProfile(
-            depth=1, reliability=qos_profile_sensor_data.reliability))
+        self._depth_problems = KeyedThrottle(10.0)
+        subscribe_camera(self, self.p["image_transport"], self._on_image)
         self.create_subscription(Image, "depth", self._on_depth, QoSProfile(
             depth=2, reliability=qos_profile_sensor_data.reliability))
         self.create_subscription(CameraInfo, "camera_info", self._on_camera_info, QoSProfile(
             depth=1, reliability=qos_profile_sensor_data.reliability))
         self.create_subscription(Float64, "turntable_angle", self._on_angle, 10)
+        self.create_subscription(JointState, "turntable_joint_states", self._on_joint_state, 10)
         self.create_service(StartSweep, "~/start_sweep", self._start)
         self.create_service(Trigger, "~/stop_sweep", self._stop)
-        self.add_post_set_parameters_callback(lambda _: setattr(self, "p", values(self, PARAMS)))
-        self.create_timer(1.0 / self.p["status_rate_hz"], self._publish_status)
+        self.add_on_set_parameters_callback(self._check_params)
+        self.add_post_set_parameters_callback(self._on_params_set)
+        self.status_timer = self.create_timer(1.0 / self.p["status_rate_hz"], self._publish_status)
         self.get_logger().info("ready: call ~/start_sweep with a label to record a sweep")
 
     def _capture_params(self) -> dict:
         return {p.name: self.p[p.name] for p in CAPTURE_PARAMS}
+
+    # --- parameters -------------------------------------------------------------------------
+    def _check_params(self, params) -> SetParametersResult:
+        """Refuse a change the next sweep would fail on (ranges alone are checked by rclpy)."""
+        changed = {p.name: p.value for p in params if p.name in self.p}
+        try:
+            CaptureParams.from_dict({**self._capture_params(), **{k: v for k, v in changed.items()
+                                                                  if k in CAPTURE_FIELDS}})
+        except ValueError as exc:
+            return SetParametersResult(successful=False, reason=str(exc))
+        return SetParametersResult(successful=True)
+
+    def _on_params_set(self, params) -> None:
+        self.p = values(self, PARAMS)
+        names = {p.name for p in params}
+        self.angles.joint, self.angles.max_age_s = self.p["turntable_joint"], self.p["angle_max_age_s"]
+        self.angles.set_tolerance(self.p["angle_tolerance_s"])
+        if "status_rate_hz" in names:
+            self.status_timer.cancel()
+            self.destroy_timer(self.status_timer)
+            self.status_timer = self.create_timer(1.0 / self.p["status_rate_hz"], self._publish_status)
 
     # --- services ---------------------------------------------------------------------------
     def _start(self, request, response):
@@ -129,7 +165,14 @@ class CaptureNode(Node):
 
     # --- frames -----------------------------------------------------------------------------
     def _on_angle(self, msg: Float64) -> None:
-        self._angle = (float(msg.data), time.monotonic())
+        self.angles.add_degrees(float(msg.data), time.monotonic())
+
+    def _on_joint_state(self, msg: JointState) -> None:
+        stamp = msg.header.stamp.sec + msg.header.stamp.nanosec * 1e-9
+        if not self.angles.add_joint_state(stamp, list(msg.name), list(msg.position)):
+            self.get_logger().warning(
+                f"turntable_joint_states has no position for joint {self.p['turntable_joint'] or '(first)'} "
+                f"(joints: {', '.join(msg.name) or 'none'}): set turntable_joint", throttle_duration_sec=10.0)
 
     def _on_depth(self, msg: Image) -> None:
         self.rgbd.add_depth(msg.header.stamp.sec + msg.header.stamp.nanosec * 1e-9, msg)  # decoded if paired
@@ -154,17 +197,16 @@ class CaptureNode(Node):
         else:
             self.get_logger().warning(f"frame skipped: {exc}", throttle_duration_sec=10.0)
 
-    def _process(self, msg: Image) -> None:
-        rgb = imgmsg_to_rgb(msg)
+    def _process(self, msg) -> None:
+        rgb = frame_to_rgb(msg)
         recorder = self.recorder
         if recorder is None or recorder.state != "recording":
+            self._idle_preview(rgb, msg.header)
             return
         stamp = msg.header.stamp.sec + msg.header.stamp.nanosec * 1e-9 or None
-        angle = None
-        if self._angle is not None and time.monotonic() - self._angle[1] <= self.p["angle_max_age_s"]:
-            angle = self._angle[0]
+        angle = self.angles.for_frame(stamp, time.monotonic())
         depth, problem = self.rgbd.depth_for(rgb.shape[:2], stamp, wait_s=self.rgbd.pairer.tolerance_s)
-        if problem and self._report_depth(problem):
+        if problem and self._depth_problems.due(reason_kind(problem)):
             self.get_logger().warning(f"frame recorded without depth: {problem}")
         empty = self._empty_left > 0
         self._empty_left -= empty
@@ -177,6 +219,17 @@ class CaptureNode(Node):
         if result.mask is not None and self.pub_preview.get_subscription_count() > 0:
             preview = draw_mask_preview(rgb, result.mask, f"{result.status} {result.reason}".strip())
             self.pub_preview.publish(rgb_to_imgmsg(preview, msg.header))
+
+    def _idle_preview(self, rgb, header) -> None:
+        """What the next sweep's segmenter sees (worker thread; only while someone watches)."""
+        if self.pub_preview.get_subscription_count() == 0:
+            return
+        params = self._capture_params()
+        if self._preview is None or self._preview[0] != params:
+            self._preview = (params, build_segmenter(CaptureParams.from_dict(params)))
+        mask, area = preview_mask(self._preview[1], rgb, CaptureParams.from_dict(params))
+        text = f"idle preview: object {area:.1%} of the frame; call ~/start_sweep to record"
+        self.pub_preview.publish(rgb_to_imgmsg(draw_mask_preview(rgb, mask, text), header))
 
     # --- status -----------------------------------------------------------------------------
     def _publish_status(self) -> None:

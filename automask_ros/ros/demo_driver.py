@@ -178,11 +178,15 @@ class DemoDriver(Node):
         return result
 
     def wait_model(self, model_path: str, timeout: float = 120.0) -> ModelInfo:
-        """Wait until the detector has hot-reloaded the announced model."""
+        """Wait until the detector has hot-reloaded the announced model: keyed on the bundle's
+        model_id, since a retrained model may reuse the folder of the one being served."""
+        from automask_ros.core.bundle import read_bundle_meta
+
         path = str(Path(model_path).resolve())
-        self.wait(lambda: self.model_info is not None and
+        model_id = str(read_bundle_meta(path).get("model_id", ""))
+        self.wait(lambda: self.model_info is not None and self.model_info.model_id == model_id and
                   str(Path(self.model_info.model_path).resolve()) == path, timeout,
-                  f"the detector to load {path}")
+                  f"the detector to load {model_id} from {path}")
         return self.model_info
 
     def detect(self, images, glob: str = "", rate_hz: float = 2.0, settle_s: float = 10.0) -> tuple[list, int]:

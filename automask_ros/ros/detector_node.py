@@ -22,18 +22,19 @@ from automask_ros.core.hot_swap import HotSwapSlot
 from automask_ros.core.latest import LatestWorker
 from automask_ros.core.stats import RollingStats
 from automask_ros.core.throttle import KeyedThrottle
+from automask_ros.ros.camera_input import TRANSPORT_PARAM, frame_to_rgb, subscribe_camera
 from automask_ros.ros.depth_input import DepthInput, DepthUnavailable
 from automask_ros.ros.detection_outputs import DetectionOutputs
-from automask_ros.ros.image_conversion import imgmsg_to_rgb, rgb_to_imgmsg
+from automask_ros.ros.image_conversion import rgb_to_imgmsg
 from automask_ros.ros.instance_msgs import to_instance_array
-from automask_ros.ros.params import Param, declare, values
+from automask_ros.ros.params import DEVICE_CHOICES, Param, declare, values
 from automask_ros.ros.spin import spin_node
 
 PARAMS = [
     Param("model_path", "", "model bundle folder; empty = wait for a ModelInfo on model_topic"),
     Param("model_topic", "/automask/model", "ModelInfo topic (transient-local) that triggers a hot reload",
           read_only=True),
-    Param("device", "auto", "auto (CUDA when present), cpu, cuda or cuda:N"),
+    Param("device", "auto", "auto (CUDA when present), cpu, cuda or cuda:N", choices=DEVICE_CHOICES),
     Param("score_threshold", 0.5, "drop instances scoring below this", 0.0, 1.0),
     Param("mask_threshold", 0.5, "mask probability threshold", 0.0, 1.0),
     Param("max_instances", 20, "keep at most this many instances per frame", 1, 1000),
@@ -42,6 +43,7 @@ PARAMS = [
     Param("stats_period_s", 2.0, "period of the /diagnostics report", 0.1, 3600.0),
     Param("sync_tolerance_s", 0.05, "a colour frame pairs with the depth frame nearest in stamp within this",
           0.0, 10.0),
+    TRANSPORT_PARAM,
 ]
 LATCHED = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE,
                      durability=DurabilityPolicy.TRANSIENT_LOCAL)
@@ -63,9 +65,7 @@ class DetectorNode(Node):
         self.pub_diag = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
         self.model = HotSwapSlot(self._load, self._on_loaded, self._on_load_failed)
         self.worker = LatestWorker(self._process, "detector-inference", self._on_frame_error)
-        self.create_subscription(Image, "image", self._on_image, QoSProfile(
-            depth=1, reliability=qos_profile_sensor_data.reliability,
-            durability=qos_profile_sensor_data.durability))
+        subscribe_camera(self, self.p["image_transport"], self._on_image)
         self.create_subscription(ModelInfo, self.p["model_topic"], self._on_model_info, LATCHED)
         self.depth = DepthInput(self.p["sync_tolerance_s"])
         self.depth_problems = KeyedThrottle(10.0)
@@ -76,7 +76,7 @@ class DetectorNode(Node):
                                      qos_profile_sensor_data).topic_name)
         self.add_post_set_parameters_callback(self._on_params_set)
         self.add_on_set_parameters_callback(self._check_params)
-        self.create_timer(self.p["stats_period_s"], self._publish_diagnostics)
+        self.diag_timer = self.create_timer(self.p["stats_period_s"], self._publish_diagnostics)
         if self.p["model_path"]:
             self.model.request(self.p["model_path"])
         else:
@@ -105,16 +105,23 @@ class DetectorNode(Node):
         self.get_logger().error(f"cannot load model {path}: {exc} ({kept})")
 
     def _on_model_info(self, msg: ModelInfo) -> None:
-        if msg.model_path and msg.model_path != self.model.current_key:
-            self.get_logger().info(f"new model announced: {msg.model_path}")
+        """Keyed on the model id too: retraining into the same folder announces the same path."""
+        current = self.model.current
+        same = (msg.model_path == self.model.current_key and current is not None
+                and (not msg.model_id or msg.model_id == current.model_id))
+        if msg.model_path and not same:
+            self.get_logger().info(f"new model announced: {msg.model_id or '?'} in {msg.model_path}")
             self.model.request(msg.model_path)
 
     # --- parameters -------------------------------------------------------------------------
     def _check_params(self, params) -> SetParametersResult:
         for param in params:
-            if param.name == "device" and not str(param.value).split(":")[0] in ("auto", "cpu", "cuda"):
-                return SetParametersResult(successful=False,
-                                           reason=f"device {param.value!r}: use auto, cpu, cuda or cuda:N")
+            detector = self.model.current
+            if param.name == "classes" and detector is not None:
+                try:  # refused here, before it is set, so a bad value never reaches the model
+                    detector.class_ids(list(param.value or []))
+                except ValueError as exc:
+                    return SetParametersResult(successful=False, reason=str(exc))
         return SetParametersResult(successful=True)
 
     def _on_params_set(self, params) -> None:
@@ -129,6 +136,10 @@ class DetectorNode(Node):
             self.model.request(self.p["model_path"])
         elif "device" in names and self.model.current_key:
             self.model.request(self.model.current_key)
+        if "stats_period_s" in names:
+            self.diag_timer.cancel()
+            self.destroy_timer(self.diag_timer)
+            self.diag_timer = self.create_timer(self.p["stats_period_s"], self._publish_diagnostics)
 
     # --- frames -----------------------------------------------------------------------------
     def _on_image(self, msg: Image, info) -> None:
@@ -151,7 +162,7 @@ class DetectorNode(Node):
             self.get_logger().warning("no model loaded yet: frames are not processed",
                                       throttle_duration_sec=10.0)
             return
-        rgb = imgmsg_to_rgb(msg)
+        rgb = frame_to_rgb(msg)
         depth, depth_header = self._paired_depth(msg.header, rgb.shape[:2])
         instances = detector.detect(rgb, depth)
         self.pub_instances.publish(to_instance_array(instances, msg.header, detector.model_id,

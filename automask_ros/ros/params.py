@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
+from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor, SetParametersResult
 from rclpy.exceptions import ParameterUninitializedException
 from rclpy.node import Node
 from rclpy.parameter import Parameter
@@ -24,6 +24,24 @@ class Param:
     max: float | None = None
     read_only: bool = False
     string_list: bool = False  # for list defaults that may be empty
+    choices: tuple = ()  # the only values allowed (strings); refused with the list otherwise
+
+
+def device_choice(value: str) -> bool:
+    """auto, cpu, cuda or cuda:N: what core/ accepts as a torch device."""
+    head, _, index = str(value).partition(":")
+    return head in ("auto", "cpu", "cuda") and (not index or (head == "cuda" and index.isdigit()))
+
+
+DEVICE_CHOICES = ("auto", "cpu", "cuda", "cuda:N")
+
+
+def refusal(p: Param, value) -> str:
+    """Why `value` is not allowed for `p` ("" = allowed). Ranges are rclpy's job."""
+    if not p.choices:
+        return ""
+    ok = device_choice(value) if p.choices == DEVICE_CHOICES else value in p.choices
+    return "" if ok else f"{p.name} {value!r}: use {', '.join(p.choices)}"
 
 
 def _descriptor(p: Param) -> ParameterDescriptor:
@@ -41,7 +59,21 @@ def _descriptor(p: Param) -> ParameterDescriptor:
 
 
 def declare(node: Node, params: list[Param]) -> None:
-    """Declare every parameter (YAML files and -p overrides apply on top of the defaults)."""
+    """Declare every parameter (YAML files and -p overrides apply on top of the defaults).
+
+    Values outside `choices` are refused with a reason, at run time and at start-up alike (the
+    check is registered first, so a bad YAML value fails the declaration with one line)."""
+    checked = {p.name: p for p in params if p.choices}
+
+    def check(changed) -> SetParametersResult:
+        for param in changed:
+            reason = refusal(checked[param.name], param.value) if param.name in checked else ""
+            if reason:
+                return SetParametersResult(successful=False, reason=reason)
+        return SetParametersResult(successful=True)
+
+    if checked:
+        node.add_on_set_parameters_callback(check)
     for p in params:
         default = Parameter.Type.STRING_ARRAY if p.string_list and not p.default else p.default
         node.declare_parameter(p.name, default, _descriptor(p))
@@ -67,5 +99,6 @@ def markdown_table(params: list[Param]) -> str:
             f"{'' if p.min is None else p.min} .. {'' if p.max is None else p.max}"
         default = '""' if p.default == "" else p.default
         note = " (read-only)" if p.read_only else ""
+        note += f" One of: {', '.join(p.choices)}." if p.choices else ""
         rows.append(f"| `{p.name}` | `{default}` | {span} | {p.description}{note} |")
     return "\n".join(rows)

@@ -21,17 +21,18 @@ from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 from automask.action import Train
 from automask.msg import ModelInfo
 from automask_ros.core.train_job import TrainingJob
-from automask_ros.ros.params import Param, declare, values
+from automask_ros.ros.params import DEVICE_CHOICES, Param, declare, values
 from automask_ros.ros.spin import spin_node
 
 PARAMS = [
     Param("output_root", "automask_models", "folder for new bundles when a goal names no output_dir"),
-    Param("preset", "cpu", "cpu (MobileNetV3-FPN, trains from scratch on a CPU) or gpu (R50-FPN v2)"),
+    Param("preset", "cpu", "cpu (MobileNetV3-FPN, trains from scratch on a CPU) or gpu (R50-FPN v2)",
+          choices=("cpu", "gpu")),
     Param("base_model", "", "default initial weights: none, coco, a weights file or a bundle folder"),
     Param("epochs", 0, "default epochs; 0 = the preset's", 0, 100000),
     Param("max_minutes", 0.0, "default wall-clock budget in minutes; 0 = none", 0.0, 1e6),
     Param("backgrounds", "", "folder of photos for copy-paste augmentation; empty = no copy-paste"),
-    Param("device", "auto", "auto (CUDA when present), cpu or cuda[:N]"),
+    Param("device", "auto", "auto (CUDA when present), cpu or cuda[:N]", choices=DEVICE_CHOICES),
     Param("holdout_every", 6, "every k-th kept view of each sweep is held out for evaluation", 0, 1000),
     Param("min_size", 0, "training image short side; 0 = the preset's", 0, 4096),
     Param("threads", 0, "torch CPU threads in the training process; 0 = torch's default", 0, 256),
