@@ -11,7 +11,7 @@ from automask_ros.core.dataset import SweepWriter
 from automask_ros.core.demo import (PhaseTimer, automask_iou, prepare_folder, prepare_synthetic,
                                     score_detections)
 from automask_ros.core.infer import Instance
-from automask_ros.core.playback import Playlist, read_angles
+from automask_ros.core.playback import Playlist, find_depth_source, read_angles
 from automask_ros.core.sources import ImageFolder
 from automask_ros.core.atomic import read_rgb
 
@@ -28,10 +28,18 @@ def _perfect(rgb, truth):
 
 
 def test_rendered_folders_and_references(data):
-    assert len(ImageFolder(data.sweep)) == 6 and len(ImageFolder(data.heldout)) == 3
+    assert len(ImageFolder(data.sweep)) == 3 + 6 and len(ImageFolder(data.heldout)) == 3
     assert len(ImageFolder(data.clutter)) == 2 and len(ImageFolder(data.backgrounds)) == 2
-    assert len(data.truth) == 6 + 3 + 2
-    sweep_angles = [a for a in read_angles(data.angles).values()]
+    assert len(data.truth) == 3 + 6 + 3 + 2
+    # the rig as a robot's camera sees it: the empty turntable first, depth and intrinsics beside
+    sweep_angles = list(read_angles(data.angles).values())
+    assert sweep_angles[:3] == [None] * 3 and None not in sweep_angles[3:] and data.empty_frames == 3
+    first = ImageFolder(data.sweep).files
+    assert data.truth.lookup(read_rgb(first[0])).objects == []
+    for folder in (data.sweep, data.heldout):
+        assert (folder.parent / "intrinsics.json").is_file()
+        assert len(list((folder.parent / "depth").glob("*.png"))) == len(ImageFolder(folder))
+    sweep_angles = [a for a in sweep_angles if a is not None]
     held_angles = [a for a in read_angles(data.heldout.parent / "angles.json").values()]
     assert not set(sweep_angles) & set(held_angles), "held-out views must be unseen angles"
     ref = data.truth.lookup(read_rgb(ImageFolder(data.heldout).files[0]))
@@ -55,7 +63,7 @@ def test_scores_perfect_none_and_worse_detections(data):
 
 def test_automask_iou_against_references(data, tmp_path):
     writer = SweepWriter(tmp_path, "mug")
-    files = ImageFolder(data.sweep).files
+    files = ImageFolder(data.sweep).files[data.empty_frames:]
     for k, path in enumerate(files):
         rgb = read_rgb(path)
         mask = data.truth.lookup(rgb).objects[0][1]
@@ -89,9 +97,15 @@ def test_real_folder_references_ignore_void(tmp_path):
 
 def test_playlist_angles_and_errors(data, tmp_path):
     playlist = Playlist(data.sweep, None, data.angles)
-    assert len(playlist) == 6
-    rgb, angle = playlist.frame(1)
+    assert len(playlist) == 3 + 6 and playlist.depth(0) is None  # no depth folder given
+    rgb, angle = playlist.frame(3 + 1)
     assert rgb.shape == (60, 80, 3) and angle == pytest.approx(60.0)
+    depth_dir, intrinsics = find_depth_source(data.sweep)
+    with_depth = Playlist(data.sweep, None, data.angles, depth_dir, intrinsics)
+    assert depth_dir == data.sweep.parent / "depth" and intrinsics.width == 80
+    assert with_depth.depth(4).shape == (60, 80) and (with_depth.depth(4) > 0).mean() > 0.5
+    with pytest.raises(FileNotFoundError, match="depth folder"):
+        find_depth_source(data.sweep, tmp_path / "nowhere")
     assert Playlist(data.sweep).frame(0)[1] is None
     with pytest.raises(FileNotFoundError, match="angles file"):
         Playlist(data.sweep, None, tmp_path / "missing.json")

@@ -1,5 +1,6 @@
 """`automask demo` end to end through real nodes over DDS, small: tiny rendered frames, a few
-training iterations. The player publishes, the capture node records through its service, the
+training iterations. The player publishes the RGB-D rig (colour, depth, camera_info; the empty
+turntable first), the capture node records through its service on its default path, the
 trainer trains through its action, the detector hot-reloads and publishes InstanceArrays."""
 
 import json
@@ -33,6 +34,12 @@ def test_demo_runs_the_whole_loop_through_the_nodes(tmp_path):
     assert validate_sweep(summary["dataset"]) == []
     assert sweep.label == "mug" and len(sweep.coco["annotations"]) >= 4
     assert summary["frames_kept"] >= 4
+    # the product's default capture path: depth and camera_info over DDS for every frame, the
+    # turntable found in the empty frame's depth, the empty frames stored as negatives
+    meta = json.loads((Path(summary["dataset"]) / "sweep.json").read_text())
+    assert meta["counts"]["with_depth"] == meta["counts"]["seen"] and meta["counts"]["negatives"] >= 1
+    assert meta["segmenter"]["depth"]["fitted_on"] == "empty turntable"
+    assert meta["intrinsics"]["width"] == 128 and sweep.coco["images"][0]["negative"]
 
     bundle = Path(summary["bundle"])                 # trained by the trainer node
     assert (bundle / "model.pt").is_file()

@@ -78,3 +78,74 @@ def test_player_publishes_frames_and_angles_in_order(tmp_path):
         listener.destroy_node()
     finally:
         rclpy.try_shutdown()
+
+
+def test_player_publishes_aligned_depth_and_camera_info(tmp_path):
+    """A render folder with depth/ and intrinsics.json: every colour frame comes with a 16UC1 depth
+    image and a CameraInfo with the same stamp and frame_id; without intrinsics, play is refused."""
+    from sensor_msgs.msg import CameraInfo
+
+    from automask_ros.core.camera import load_intrinsics
+    from automask_ros.core.depth import read_depth, to_millimetres
+    from automask_ros.core.rig import render_rig
+    from automask_ros.ros.image_conversion import imgmsg_to_depth_m, imgmsg_to_numpy
+
+    folder = render.write_image_folder(tmp_path / "rig", render_rig("mug", 3, (64, 48), seed=2, empty_frames=1))
+    files = ImageFolder(folder / "images").files
+    intr = load_intrinsics(folder / "intrinsics.json")
+    rclpy.init()
+    try:
+        player = PlayerNode(parameter_overrides=[
+            Parameter("images", value=str(folder / "images")), Parameter("rate_hz", value=20.0),
+            Parameter("frame_id", value="rgbd"), Parameter("autostart", value=False)])
+        listener = rclpy.create_node("rgbd_listener")
+        got = {"image": [], "depth": [], "info": []}
+        playing = []
+        listener.create_subscription(Image, "image", lambda m: got["image"].append(m), qos_profile_sensor_data)
+        listener.create_subscription(Image, "depth", lambda m: got["depth"].append(m), qos_profile_sensor_data)
+        listener.create_subscription(CameraInfo, "camera_info", lambda m: got["info"].append(m),
+                                     qos_profile_sensor_data)
+        listener.create_subscription(Bool, "player_node/playing", lambda m: playing.append(m.data), LATCHED)
+        play = listener.create_client(Trigger, "player_node/play")
+        executor = MultiThreadedExecutor(num_threads=3)
+        executor.add_node(player)
+        executor.add_node(listener)
+        threading.Thread(target=executor.spin, daemon=True).start()
+
+        assert wait(lambda: listener.count_publishers("camera_info") == 1)
+        future = play.call_async(Trigger.Request())
+        assert wait(future.done) and future.result().success, future.result()
+        assert "depth from" in future.result().message
+        assert wait(lambda: playing[-2:] == [True, False]) and wait(lambda: len(got["image"]) == len(files))
+        assert len(got["depth"]) == len(got["info"]) == len(files)
+        for image, depth, info, path in zip(got["image"], got["depth"], got["info"], files):
+            assert depth.header == image.header == info.header and image.header.frame_id == "rgbd"
+            assert depth.encoding == "16UC1" and (depth.width, depth.height) == (image.width, image.height)
+            on_disk = read_depth(folder / "depth" / path.name)
+            assert np.array_equal(imgmsg_to_numpy(depth), to_millimetres(on_disk))
+            assert np.allclose(imgmsg_to_depth_m(depth), on_disk, atol=1e-6)
+            assert (info.width, info.height, info.distortion_model) == (64, 48, "plumb_bob")
+            assert list(info.d) == [0.0] * 5
+            assert list(info.k) == pytest.approx([intr.fx, 0, intr.cx, 0, intr.fy, intr.cy, 0, 0, 1])
+            assert list(info.p) == pytest.approx([intr.fx, 0, intr.cx, 0, 0, intr.fy, intr.cy, 0, 0, 0, 1, 0])
+
+        # colour only when asked
+        for key in got:
+            got[key].clear()
+        player.set_parameters([Parameter("publish_depth", value=False)])
+        future = play.call_async(Trigger.Request())
+        assert wait(future.done) and future.result().success
+        assert wait(lambda: playing[-1] is False and len(got["image"]) == len(files))
+        assert got["depth"] == [] and got["info"] == []
+
+        # depth without intrinsics cannot become camera_info: refused with the fix
+        (folder / "intrinsics.json").unlink()
+        player.set_parameters([Parameter("publish_depth", value=True)])
+        future = play.call_async(Trigger.Request())
+        assert wait(future.done)
+        assert not future.result().success and "intrinsics_file" in future.result().message
+        executor.shutdown(timeout_sec=5)
+        player.destroy_node()
+        listener.destroy_node()
+    finally:
+        rclpy.try_shutdown()

@@ -227,3 +227,50 @@ def test_clutter_scenes_carry_depth():
         background = ~np.any([m for _, m in scene.instances], axis=0)
         flat = (np.abs(w[..., 1]) < 2e-5) | (np.abs(w[..., 2] + 0.26) < 1e-4)
         assert flat[background].mean() > 0.6  # the rest is table and wall, apart from distractors
+
+
+def test_cli_writes_depth_and_intrinsics_beside_the_images(tmp_path):
+    """depth/ has one 16-bit mm PNG per colour frame with the same stem; intrinsics.json loads."""
+    from automask_ros.core.camera import load_intrinsics
+    from automask_ros.core.depth import find_depth_file, read_depth
+
+    out = tmp_path / "studio"
+    assert main(["render", "--object", "box", "--out", str(out), "--frames", "3", "--empty", "1",
+                 "--size", "96x72", "--seed", "4"]) == 0
+    frames = list(R.render_sweep("box", n_frames=3, size=(96, 72), seed=4, empty_frames=1))
+    intr = load_intrinsics(out / "intrinsics.json")
+    assert intr == frames[0].intrinsics
+    meta = json.loads((out / "angles.json").read_text())
+    assert meta["depth"] == "exact" and np.allclose(meta["camera_pose"], frames[0].pose, atol=1e-6)
+    for image, frame, rec in zip(sorted((out / "images").iterdir()), frames, meta["frames"]):
+        path = find_depth_file(out / "depth", image.stem)
+        assert path == out / rec["depth"]
+        assert cv2.imread(str(path), cv2.IMREAD_UNCHANGED).dtype == np.uint16
+        assert np.abs(read_depth(path) - frame.depth).max() <= 0.0005 + 1e-6  # rounded to the millimetre
+
+    rig_out = tmp_path / "rig"
+    assert main(["render", "--rig", "--object", "mug", "--out", str(rig_out), "--frames", "4", "--empty", "2",
+                 "--size", "160x120", "--seed", "1"]) == 0
+    meta = json.loads((rig_out / "angles.json").read_text())
+    assert meta["depth"] == "sensor" and [r["empty"] for r in meta["frames"]] == [True] * 2 + [False] * 4
+    depth = read_depth(rig_out / meta["frames"][3]["depth"])
+    mask = cv2.imread(str(rig_out / meta["frames"][3]["mask"]), cv2.IMREAD_GRAYSCALE) > 0
+    assert depth.shape == mask.shape and 0 < (depth == 0).mean() < 0.3   # a sensor's holes
+    assert 0.4 < np.median(depth[mask & (depth > 0)]) < 1.0
+    assert 0.04 < mask.mean() < 0.17
+    assert load_intrinsics(rig_out / "intrinsics.json").fx == pytest.approx(570.3 / 4)
+
+    # a shorter re-render leaves no stale depth frames behind
+    assert main(["render", "--rig", "--out", str(rig_out), "--frames", "2", "--empty", "0", "--size", "160x120"]) == 0
+    assert sorted(p.name for p in (rig_out / "depth").iterdir()) == ["000000.png", "000001.png"]
+
+
+def test_clutter_camera_field_of_view():
+    """A wider lens (the rig's Kinect optics) shows the same scene smaller: same seed, same objects."""
+    from automask_ros.core.rig import KINECT_FOV_DEG
+    narrow = R.render_clutter(["mug"], n=2, size=(160, 120), seed=5, distractors=1)
+    wide = R.render_clutter(["mug"], n=2, size=(160, 120), seed=5, distractors=1, fov_deg=KINECT_FOV_DEG)
+    for (_, [(_, a)]), (_, [(_, b)]) in zip(narrow, wide):
+        ratio = b.sum() / a.sum()
+        expected = (np.tan(np.radians(21)) / np.tan(np.radians(KINECT_FOV_DEG / 2))) ** 2
+        assert ratio == pytest.approx(expected, rel=0.15)

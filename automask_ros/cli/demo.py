@@ -8,10 +8,10 @@ import argparse
 def add_parser(subparsers) -> argparse.ArgumentParser:
     p = subparsers.add_parser(
         "demo", help="teach an object end to end through the ROS 2 nodes and write a report",
-        description="Render a turntable sweep (or take --sweep DIR), record it with the capture node, "
-                    "train with the trainer node, detect held-out views and clutter with the detector "
-                    "node, score against reference masks and write OUT/report.html (its path is the "
-                    "last line printed).")
+        description="Render a turntable sweep on the RGB-D rig (or take --sweep DIR), record it with the "
+                    "capture node (colour, depth and camera_info, empty turntable first), train with the "
+                    "trainer node, detect held-out views and clutter with the detector node, score "
+                    "against reference masks and write OUT/report.html (its path is the last line printed).")
     p.add_argument("--out", default="demo_out", help="output folder (default demo_out)")
     p.add_argument("--object", dest="obj", default="mug", help="rendered object: mug, bottle or box")
     p.add_argument("--size", default="320x240", help="rendered frame size WxH (default 320x240)")
@@ -32,9 +32,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--capture-rate", type=float, default=0.5,
                    help="frames/s played to the capture node (default 0.5: the FCN takes ~1.4 s a frame here)")
     p.add_argument("--detect-rate", type=float, default=2.0, help="frames/s played to the detector node")
-    p.add_argument("--segmenter", default="u2net",
-                   help="capture node segmenter (default u2net: the sweep starts with the object in view, "
-                        "so there is no empty frame for background or fused)")
+    p.add_argument("--segmenter", default="",
+                   help="capture node segmenter (default: the node's own, auto; with --sweep, u2net, as "
+                        "a folder that starts with the object in view has no empty frame)")
     p.add_argument("--score-threshold", type=float, default=0.5, help="detector node score threshold")
     p.add_argument("--external-nodes", action="store_true",
                    help="drive nodes that already run (demo.launch.py) instead of starting them here")

@@ -1,4 +1,5 @@
-"""`automask render`: a synthetic turntable sweep (and optional clutter scenes) as an image folder."""
+"""`automask render`: a synthetic turntable sweep (and optional clutter scenes) as an image folder,
+with aligned depth and intrinsics; --rig renders the realistic RGB-D rig (core/rig.py)."""
 
 from __future__ import annotations
 
@@ -21,7 +22,11 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p = subparsers.add_parser("render", help="render a synthetic turntable sweep with exact masks",
                               description=__doc__)
     p.add_argument("--object", default="mug", choices=OBJECTS + DISTRACTORS, help="object to turn (default mug)")
-    p.add_argument("--out", required=True, type=Path, help="output folder (images/, masks/, angles.json)")
+    p.add_argument("--out", required=True, type=Path,
+                   help="output folder (images/, masks/, depth/, intrinsics.json, angles.json)")
+    p.add_argument("--rig", action="store_true",
+                   help="a realistic RGB-D rig: white turntable, board, room, distractors, object at 5-15%% "
+                        "of the frame, structured-light sensor depth (default: the studio scene, exact depth)")
     p.add_argument("--frames", type=int, default=36, help="views over one turn (default 36)")
     p.add_argument("--empty", type=int, default=2, help="empty-turntable frames first (default 2)")
     p.add_argument("--size", default="320x240", help="WIDTHxHEIGHT (default 320x240)")
@@ -40,6 +45,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 def run(args) -> int:
     from ..core.render import render_clutter, render_sweep, write_clutter_coco, write_image_folder
+    from ..core.rig import render_rig
     size = parse_size(args.size)
     if args.frames < 1 or min(args.empty, args.clutter, args.distractors, args.backgrounds) < 0:
         raise ValueError("--frames must be >= 1 and --empty, --clutter, --distractors, --backgrounds >= 0")
@@ -47,11 +53,12 @@ def run(args) -> int:
     if out.exists() and any(out.iterdir()) and not (out / "angles.json").exists():
         raise ValueError(f"{out} exists and is not an earlier render folder: choose an empty --out")
     t0 = time.perf_counter()
-    frames = render_sweep(args.object, n_frames=args.frames, size=size, seed=args.seed,
-                          empty_frames=args.empty, start_deg=args.start_deg, variant=args.variant)
+    scene = render_rig if args.rig else render_sweep
+    frames = scene(args.object, n_frames=args.frames, size=size, seed=args.seed,
+                   empty_frames=args.empty, start_deg=args.start_deg, variant=args.variant)
     write_image_folder(out, frames, label=args.object)
-    print(f"rendered {args.empty + args.frames} frames of {args.object} to {out} "
-          f"in {time.perf_counter() - t0:.1f} s")
+    print(f"rendered {args.empty + args.frames} frames of {args.object}{' on the RGB-D rig' if args.rig else ''} "
+          f"to {out} in {time.perf_counter() - t0:.1f} s")
     if args.clutter:
         scenes = render_clutter([args.object], n=args.clutter, size=size, seed=args.seed + 1000,
                                 distractors=args.distractors, variant=args.variant)

@@ -3,8 +3,9 @@
 The ROS side (ros/demo_driver.py) moves frames through the nodes; everything here is plain
 Python so that it can be tested and reused offline:
 
-- prepare_synthetic(): a rendered turntable sweep, held-out views between its angles, cluttered
-  scenes and distractor-only table photos for copy-paste, as camera-like image folders;
+- prepare_synthetic(): a turntable sweep on the rendered RGB-D rig (empty turntable first, depth
+  and intrinsics beside the images), held-out views between its angles, cluttered scenes and
+  distractor-only table photos for copy-paste, as camera-like image folders;
 - TruthIndex: the reference masks of every frame, found by the frame's pixels (a frame that went
   through DDS, a capture node and a dataset is still the same bytes), so no node has to carry ids;
 - automask_iou() and score_detections(): mask IoU of the capture's auto-masks, and COCO mask AP
@@ -26,7 +27,7 @@ import cv2
 import numpy as np
 from pycocotools import mask as mask_utils
 
-from . import render
+from . import render, rig
 from .atomic import read_rgb
 from .dataset import annotation_to_mask, load_sweep
 from .evaluate import score
@@ -103,34 +104,40 @@ class DemoData:
     heldout_glob: str | None = None
     clutter: Path | None = None    # cluttered scenes
     backgrounds: Path | None = None  # photos for copy-paste augmentation in training
+    empty_frames: int | None = None  # empty-turntable frames the sweep starts with (None = unknown)
     truth: TruthIndex = field(default_factory=TruthIndex)
 
 
 def prepare_synthetic(out: str | Path, obj: str = "mug", size=(320, 240), views: int = 36,
-                      heldout: int = 18, clutter: int = 8, backgrounds: int = 16, seed: int = 0) -> DemoData:
+                      heldout: int = 18, clutter: int = 8, backgrounds: int = 16, seed: int = 0,
+                      empty: int = 3) -> DemoData:
     """Render the demo's data into out/data: a sweep, held-out views, clutter, copy-paste photos.
 
-    Held-out views are the same object on the same turntable, turned half a step (start_deg =
-    180/views), so no training view is seen again; clutter and backgrounds use other seeds.
+    The sweep is the realistic RGB-D rig (core/rig.py) as a robot's camera sees it: `empty`
+    frames of the empty turntable first, then the object; depth/ and intrinsics.json beside the
+    images, which the player publishes as depth and camera_info. Held-out views are the same
+    object on the same rig, turned half a step (start_deg = 180/views), so no training view is
+    seen again; clutter and backgrounds are table-top scenes of other seeds, seen through the rig's
+    camera optics (Kinect field of view), as the robot that learnt the object would see them.
     """
-    if views < 4 or heldout < 1 or clutter < 0:
-        raise ValueError("the demo needs at least 4 views, 1 held-out view and 0 or more clutter scenes")
+    if views < 4 or heldout < 1 or clutter < 0 or empty < 0:
+        raise ValueError("the demo needs at least 4 views, 1 held-out view and 0 or more clutter scenes "
+                         "and empty frames")
     root = Path(out) / "data"
-    # no empty-turntable frames first: the capture node cannot be told that a frame is empty, and
-    # U^2-Net-p finds the bare turntable salient, so it would be recorded as the object
-    sweep = render.write_image_folder(root / "sweep", render.render_sweep(obj, views, size, seed=seed,
-                                                                          empty_frames=0), label=obj)
-    held = render.write_image_folder(root / "heldout", render.render_sweep(
+    sweep = render.write_image_folder(root / "sweep", rig.render_rig(obj, views, size, seed=seed,
+                                                                     empty_frames=empty), label=obj)
+    held = render.write_image_folder(root / "heldout", rig.render_rig(
         obj, heldout, size, seed=seed, empty_frames=0, start_deg=180.0 / views), label=obj)
     data = DemoData(label=obj, sweep=sweep / "images", angles=sweep / "angles.json",
-                    heldout=held / "images")
+                    heldout=held / "images", empty_frames=empty)
     if clutter:
-        scenes = render.render_clutter([obj], clutter, size, seed=seed + 1000)
+        scenes = render.render_clutter([obj], clutter, size, seed=seed + 1000, fov_deg=rig.KINECT_FOV_DEG)
         data.clutter = render.write_clutter_coco(root / "clutter", scenes, [obj]) / "images"
         data.truth.add_coco(root / "clutter" / "annotations.json")
     if backgrounds:  # the same kind of table without the object: what copy-paste pastes onto
         photos = [(rgb, []) for rgb, _ in render.render_clutter([], backgrounds, size, seed=seed + 2000,
-                                                                distractors=3, exclude=[obj])]
+                                                                distractors=3, exclude=[obj],
+                                                                fov_deg=rig.KINECT_FOV_DEG)]
         data.backgrounds = render.write_clutter_coco(root / "backgrounds", photos, [obj]) / "images"
     data.truth.add_folder(sweep / "images", sweep / "masks", obj)
     data.truth.add_folder(held / "images", held / "masks", obj)
@@ -141,7 +148,7 @@ def prepare_folder(images: str | Path, glob: str | None, label: str, heldout_glo
                    masks: str | Path | None = None, backgrounds: str | Path | None = None) -> DemoData:
     """A real sweep folder: its frames are captured; held-out frames (another glob) are detected."""
     ImageFolder(images, glob)  # one clear error now for a wrong folder or glob
-    data = DemoData(label=label, sweep=Path(images), sweep_glob=glob)
+    data = DemoData(label=label, sweep=Path(images), sweep_glob=glob, empty_frames=0)  # object in view from the start
     if heldout_glob:
         ImageFolder(images, heldout_glob)
         data.heldout, data.heldout_glob = Path(images), heldout_glob

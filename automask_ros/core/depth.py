@@ -100,9 +100,14 @@ def read_depth(path: str | Path, scale: float | None = None) -> np.ndarray:
     return to_metres(array, scale)
 
 
+def to_millimetres(depth_m: np.ndarray) -> np.ndarray:
+    """Metres -> uint16 millimetres (0 = no reading), as 16-bit PNGs and 16UC1 messages carry it."""
+    return np.clip(np.round(np.asarray(depth_m, np.float32) * 1000.0), 0, MAX_DEPTH_MM).astype(np.uint16)
+
+
 def depth_png_bytes(depth_m: np.ndarray) -> bytes:
     """16-bit PNG (millimetres, 0 = no reading) of a metres array."""
-    mm = np.clip(np.round(np.asarray(depth_m, np.float32) * 1000.0), 0, MAX_DEPTH_MM).astype(np.uint16)
+    mm = to_millimetres(depth_m)
     ok, buf = cv2.imencode(".png", mm)
     if not ok:
         raise OSError("could not encode depth PNG")

@@ -28,6 +28,7 @@ import numpy as np
 from .atomic import atomic_write_image, atomic_write_json
 from .camera import Intrinsics
 from .dataset import mask_to_annotation
+from .depth import write_depth_png
 
 OBJECTS = ("mug", "bottle", "box")
 DISTRACTORS = ("can", "ball", "cone", "book")
@@ -55,6 +56,7 @@ class Frame:
     depth: np.ndarray | None = None          # HxW float32 metres, exact
     intrinsics: Intrinsics | None = None     # pinhole intrinsics of rgb and depth
     pose: np.ndarray | None = None           # 4x4 camera-to-world, metres
+    sensor_depth: np.ndarray | None = None   # HxW float32 metres as a depth camera gives it (core/rig.py)
 
 
 @dataclass
@@ -621,7 +623,7 @@ def render_sweep(obj: str = "mug", n_frames: int = 36, size=(320, 240), seed: in
 
 def render_clutter(objects: Sequence[str] = OBJECTS, n: int = 5, size=(320, 240), seed: int = 0,
                    distractors: int = 2, variant: int = 0, noise: float = 2.5,
-                   min_visible: int = 30, exclude: Sequence[str] = ()
+                   min_visible: int = 30, exclude: Sequence[str] = (), fov_deg: float = 42.0
                    ) -> list[tuple[np.ndarray, list[tuple[str, np.ndarray]]]]:
     """n table-top scenes, each with every object in `objects` plus random distractors.
 
@@ -632,18 +634,21 @@ def render_clutter(objects: Sequence[str] = OBJECTS, n: int = 5, size=(320, 240)
     min_visible pixels are left out of the list (distractors never appear in it).
     render_clutter([], n, exclude=["mug"]) gives scenes without the mug: negatives or copy-paste
     backgrounds for training a mug detector on a machine with no photos.
+    fov_deg is the camera's horizontal field of view (rig.KINECT_FOV_DEG: the rig's camera).
     render_clutter_scenes takes the same arguments and also gives each scene's depth and camera.
     """
     return [(scene.rgb, scene.instances) for scene in
-            render_clutter_scenes(objects, n, size, seed, distractors, variant, noise, min_visible, exclude)]
+            render_clutter_scenes(objects, n, size, seed, distractors, variant, noise, min_visible, exclude,
+                                  fov_deg)]
 
 
 def render_clutter_scenes(objects: Sequence[str] = OBJECTS, n: int = 5, size=(320, 240), seed: int = 0,
                           distractors: int = 2, variant: int = 0, noise: float = 2.5,
-                          min_visible: int = 30, exclude: Sequence[str] = (),
+                          min_visible: int = 30, exclude: Sequence[str] = (), fov_deg: float = 42.0,
                           camera_distance_m: tuple[float, float] = (0.42, 0.50)) -> list[ClutterScene]:
     """render_clutter's scenes with exact depth (metres), intrinsics and camera pose; the camera
-    stands camera_distance_m (a uniform range) from the middle of the table top."""
+    (horizontal field of view fov_deg) stands camera_distance_m (a uniform range) from the middle
+    of the table top."""
     size = _parse_size(size)
     for name in objects:
         if name not in OBJECTS + DISTRACTORS:
@@ -669,7 +674,7 @@ def render_clutter_scenes(objects: Sequence[str] = OBJECTS, n: int = 5, size=(32
         target = np.array([0.0, 0.35, -0.3])
         dist = rng.uniform(camera_distance_m[0] / UNIT_M, camera_distance_m[1] / UNIT_M)
         eye = target + dist * np.array([rng.uniform(-0.2, 0.2), math.sin(elev), math.cos(elev)])
-        cam = Camera(size, eye, target, fov_deg=42.0)
+        cam = Camera(size, eye, target, fov_deg=fov_deg)
         base, base_z = _background(cam, rng, turntable=False)
         lit = base * (1 - 0.45 * _shadow(cam, placed))[..., None]
         img, owner, z = _rasterize(cam, placed, lit, base_z)
@@ -681,27 +686,49 @@ def render_clutter_scenes(objects: Sequence[str] = OBJECTS, n: int = 5, size=(32
 
 
 def write_image_folder(out_dir: str | Path, frames: Iterable[Frame], *, label: str | None = None) -> Path:
-    """Write a camera-like folder: images/NNNNNN.png, masks/NNNNNN.png and angles.json.
+    """Write a camera-like folder: images/NNNNNN.png, masks/NNNNNN.png, depth/NNNNNN.png,
+    intrinsics.json and angles.json.
 
-    angles.json: {"label", "frames": [{"image", "mask", "angle_deg" (null when empty), "stamp",
-    "empty"}]}; `automask capture --images DIR/images` reads the images, the rest is ground truth.
+    depth/ holds what a depth camera would give, aligned to the colour frame of the same stem
+    (16-bit PNG, mm, 0 = no reading): the sensor depth when the frames have it (core/rig.py),
+    else the exact depth. intrinsics.json is the frames' Intrinsics.to_dict().
+    angles.json: {"label", "depth": "sensor" | "exact" | null, "camera_pose": 4x4 camera-to-world
+    in metres (world y up, the turntable's axis is the world y axis) or null, "frames": [{"image",
+    "mask", "depth" (or null), "angle_deg" (null when empty), "stamp", "empty"}]}.
+    `automask capture --images DIR/images --depth DIR/depth --intrinsics DIR/intrinsics.json`
+    reads the camera's part; masks and angles are ground truth.
     """
     out = Path(out_dir)
     (out / "images").mkdir(parents=True, exist_ok=True)
     (out / "masks").mkdir(exist_ok=True)
     records = []
+    intrinsics = pose = kind = None
     for i, frame in enumerate(frames):
         name = f"{i:06d}.png"
         atomic_write_image(out / "images" / name, frame.rgb)
         atomic_write_image(out / "masks" / name, frame.mask.astype(np.uint8) * 255)
-        records.append({"image": f"images/{name}", "mask": f"masks/{name}", "angle_deg": frame.angle_deg,
+        depth = frame.sensor_depth if frame.sensor_depth is not None else frame.depth
+        if depth is not None:
+            (out / "depth").mkdir(exist_ok=True)
+            write_depth_png(out / "depth" / name, depth)
+            kind = "sensor" if frame.sensor_depth is not None else "exact"
+        intrinsics = frame.intrinsics or intrinsics
+        pose = frame.pose if frame.pose is not None else pose
+        records.append({"image": f"images/{name}", "mask": f"masks/{name}",
+                        "depth": f"depth/{name}" if depth is not None else None, "angle_deg": frame.angle_deg,
                         "stamp": frame.stamp, "empty": bool(frame.is_empty)})
     written = {Path(r["image"]).name for r in records}
-    for sub in ("images", "masks"):  # frames left over from an earlier, longer render of this folder
+    for sub in ("images", "masks", "depth"):  # frames left over from an earlier, longer render of this folder
         for stale in (out / sub).glob("[0-9][0-9][0-9][0-9][0-9][0-9].png"):
-            if stale.name not in written:
+            if stale.name not in written or (sub == "depth" and kind is None):
                 stale.unlink()
-    atomic_write_json(out / "angles.json", {"version": 1, "label": label, "frames": records})
+    if intrinsics is not None:
+        atomic_write_json(out / "intrinsics.json", intrinsics.to_dict())
+    elif (out / "intrinsics.json").exists():
+        (out / "intrinsics.json").unlink()
+    atomic_write_json(out / "angles.json", {
+        "version": 1, "label": label, "depth": kind,
+        "camera_pose": None if pose is None else np.round(pose, 6).tolist(), "frames": records})
     return out
 
 

@@ -1,6 +1,7 @@
 """`automask demo`: teach the robot an object end to end through the ROS 2 nodes, and report.
 
-Sequence: render (or take) a sweep -> the player publishes it -> the capture node records it
+Sequence: render (or take) a sweep -> the player publishes it (colour, depth and camera_info on
+the rendered rig, empty turntable first) -> the capture node records it
 (StartSweep) -> the trainer node trains on it (Train action, CPU preset, time budget) -> the
 detector node hot-reloads the announced model -> the player publishes held-out views and
 cluttered scenes -> the InstanceArrays are scored against the reference masks -> report.html.
@@ -44,8 +45,7 @@ class DemoOptions:
     external_nodes: bool = False     # drive nodes started elsewhere (demo.launch.py)
     train_threads: int = 2
     score_threshold: float = 0.5     # detector node
-    segmenter: str = "u2net"         # capture node: the sweeps start with the object in view, so
-                                     # there is no empty-turntable frame to learn a background from
+    segmenter: str = ""              # capture node segmenter; "" = the node's default (auto)
 
 
 def node_settings(opts: DemoOptions, data: DemoData, out: Path) -> dict[str, dict]:
@@ -55,10 +55,15 @@ def node_settings(opts: DemoOptions, data: DemoData, out: Path) -> dict[str, dic
                "threads": int(opts.train_threads), "feedback_period_s": 2.0}
     if data.backgrounds:
         trainer["backgrounds"] = str(data.backgrounds)
+    # the rendered rig runs the product's default capture path: colour + depth + camera_info, the
+    # empty turntable first (the node's empty_frames), segmenter auto
+    capture = {"dataset_root": str(out / "dataset"), "camera_timeout_s": 60.0}
+    if data.empty_frames == 0:  # a folder that starts with the object in view (COIL): no background
+        capture.update(segmenter="u2net", empty_frames=0)
+    if opts.segmenter:
+        capture["segmenter"] = opts.segmenter
     return {"player_node": {"autostart": False},
-            # the played sweeps start with the object in view: no empty-turntable frame to expect
-            "capture_node": {"dataset_root": str(out / "dataset"), "camera_timeout_s": 60.0,
-                             "segmenter": opts.segmenter, "empty_frames": 0},
+            "capture_node": capture,
             "trainer_node": trainer,
             "detector_node": {"score_threshold": float(opts.score_threshold)}}
 

@@ -10,7 +10,7 @@ import numpy as np
 from sensor_msgs.msg import Image
 
 from automask_ros.core import image_codec
-from automask_ros.core.depth import check_encoding, decode_depth
+from automask_ros.core.depth import check_encoding, decode_depth, to_millimetres
 from automask_ros.core.image_codec import ImageCodecError
 
 try:  # a real ROS 2 installation has cv_bridge; the PyPI wheels do not
@@ -19,7 +19,7 @@ try:  # a real ROS 2 installation has cv_bridge; the PyPI wheels do not
 except ImportError:  # pragma: no cover - depends on the machine
     _BRIDGE = None
 
-__all__ = ["ImageCodecError", "imgmsg_to_depth_m", "imgmsg_to_numpy", "imgmsg_to_rgb", "numpy_to_imgmsg",
+__all__ = ["ImageCodecError", "depth_to_imgmsg", "imgmsg_to_depth_m", "imgmsg_to_numpy", "imgmsg_to_rgb", "numpy_to_imgmsg",
            "rgb_to_imgmsg"]
 
 
@@ -52,6 +52,11 @@ def numpy_to_imgmsg(array: np.ndarray, encoding: str, header=None) -> Image:
     if header is not None:
         msg.header = header
     return msg
+
+
+def depth_to_imgmsg(depth_m: np.ndarray, header=None) -> Image:
+    """Depth in metres as a 16UC1 (millimetre) Image, the encoding of most RGB-D drivers."""
+    return numpy_to_imgmsg(to_millimetres(depth_m), "16UC1", header)
 
 
 def rgb_to_imgmsg(rgb: np.ndarray, header=None) -> Image:

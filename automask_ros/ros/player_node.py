@@ -1,8 +1,13 @@
-"""Player node: publishes an image folder as a camera topic, with turntable angles when known.
+"""Player node: publishes an image folder as a camera topic, with turntable angles and aligned
+depth when known.
 
-Stands in for a camera (and turntable encoder) in the demo and in tests: frames go out on
+Stands in for an RGB-D camera (and turntable encoder) in the demo and in tests: frames go out on
 `image` (sensor-data QoS) at `rate_hz`. With an angles.json, each frame's angle goes out on
 `turntable_angle` half a period before the frame, so a subscriber knows it when the frame comes.
+When the folder has depth (depth/ and intrinsics.json beside images/, as `automask render` writes
+them, or `depth_dir` / `intrinsics_file`), each frame's depth goes out on `depth` (16UC1, mm) just
+before the colour, and the intrinsics on `camera_info` half a period earlier, all with the colour
+image's header (frame_id, and the stamp of the moment the frame was taken from the folder).
 ~/play restarts playback with the current parameters, ~/stop halts it, and ~/playing
 (transient-local Bool) says whether frames are going out. The file logic is core/playback.py.
 """
@@ -11,12 +16,14 @@ from __future__ import annotations
 
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
-from sensor_msgs.msg import Image
+from sensor_msgs.msg import CameraInfo, Image
 from std_msgs.msg import Bool, Float64
 from std_srvs.srv import Trigger
 
-from automask_ros.core.playback import Playlist
-from automask_ros.ros.image_conversion import rgb_to_imgmsg
+from automask_ros.core.depth import DepthError
+from automask_ros.core.playback import Playlist, find_depth_source
+from automask_ros.ros.camera_info import camera_info_msg
+from automask_ros.ros.image_conversion import depth_to_imgmsg, rgb_to_imgmsg
 from automask_ros.ros.params import Param, declare, values
 from automask_ros.ros.spin import spin_node
 
@@ -27,6 +34,10 @@ PARAMS = [
     Param("loop", False, "start again after the last frame"),
     Param("angles_file", "", "angles.json (`automask render` format): also publish turntable_angle"),
     Param("frame_id", "camera", "header.frame_id of the published images"),
+    Param("publish_depth", True, "publish depth and camera_info when the folder has depth"),
+    Param("depth_dir", "", "folder of depth files with the images' stems (empty = depth/ beside the images "
+          "folder, when there is one)"),
+    Param("intrinsics_file", "", "intrinsics for camera_info (empty = intrinsics.json beside the images folder)"),
     Param("wait_for_subscribers", 1, "hold the first frame until this many subscribers listen on image",
           0, 1000),
     Param("autostart", True, "start playing at start-up when images is set (else wait for ~/play)"),
@@ -45,6 +56,8 @@ class PlayerNode(Node):
         self.published = 0
         self._pending = None  # (rgb, angle) whose angle is out and whose image goes next
         self.pub_image = self.create_publisher(Image, "image", qos_profile_sensor_data)
+        self.pub_depth = self.create_publisher(Image, "depth", qos_profile_sensor_data)
+        self.pub_info = self.create_publisher(CameraInfo, "camera_info", qos_profile_sensor_data)
         self.pub_angle = self.create_publisher(Float64, "turntable_angle", 10)
         self.pub_playing = self.create_publisher(Bool, "~/playing", LATCHED)
         self.create_service(Trigger, "~/play", self._play)
@@ -61,10 +74,15 @@ class PlayerNode(Node):
         """(Re)load the playlist from the parameters and play it from the first frame."""
         if not self.p["images"]:
             raise ValueError("no images folder: set the `images` parameter first")
-        self.playlist = Playlist(self.p["images"], self.p["glob"], self.p["angles_file"] or None)
+        depth_dir, intrinsics = (find_depth_source(self.p["images"], self.p["depth_dir"], self.p["intrinsics_file"])
+                                 if self.p["publish_depth"] else (None, None))
+        self.playlist = Playlist(self.p["images"], self.p["glob"], self.p["angles_file"] or None, depth_dir,
+                                 intrinsics)
         self.index, self._pending = 0, None
         self._set_playing(True)
         message = f"playing {len(self.playlist)} frames of {self.p['images']} at {self.p['rate_hz']:g} Hz"
+        if depth_dir is not None:
+            message += f", depth from {depth_dir}"
         self.get_logger().info(message)
         return message
 
@@ -111,18 +129,36 @@ class PlayerNode(Node):
                 self._set_playing(False)
                 return
             self.index = 0
-        if self._pending is None:  # first half period: the angle
-            self._pending = playlist.frame(self.index)
-            if self._pending[1] is not None:
-                self.pub_angle.publish(Float64(data=self._pending[1]))
+        if self._pending is None:  # first half period: the frame is taken; its angle and camera_info go out
+            rgb, angle = playlist.frame(self.index)
+            msg = rgb_to_imgmsg(rgb)
+            msg.header.stamp = self.get_clock().now().to_msg()
+            msg.header.frame_id = self.p["frame_id"]
+            self._pending = (msg, self._read_depth(playlist))
+            if angle is not None:
+                self.pub_angle.publish(Float64(data=angle))
+            if playlist.intrinsics is not None:  # ahead, so that the intrinsics are known when depth comes
+                self.pub_info.publish(camera_info_msg(playlist.intrinsics, msg.header))
             return
-        rgb, self._pending = self._pending[0], None
-        msg = rgb_to_imgmsg(rgb)
-        msg.header.stamp = self.get_clock().now().to_msg()
-        msg.header.frame_id = self.p["frame_id"]
+        (msg, depth), self._pending = self._pending, None
+        if depth is not None:  # depth first, so that a subscriber can pair it when the colour comes
+            self.pub_depth.publish(depth_to_imgmsg(depth, msg.header))
         self.pub_image.publish(msg)
         self.index += 1
         self.published += 1
+
+
+    def _read_depth(self, playlist: Playlist):
+        """The frame's depth, or None (logged) when its file is missing or unreadable."""
+        try:
+            depth = playlist.depth(self.index)
+        except DepthError as exc:
+            self.get_logger().error(f"frame {self.index} goes out without depth: {exc}")
+            return None
+        if depth is None and playlist.depth_dir is not None:
+            self.get_logger().warning(f"no depth file for {playlist.files[self.index].name} in "
+                                      f"{playlist.depth_dir}: colour only", throttle_duration_sec=10.0)
+        return depth
 
 
 def main(args=None) -> int:
