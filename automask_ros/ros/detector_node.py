@@ -21,7 +21,7 @@ from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rcl_interfaces.msg import SetParametersResult
 from rclpy.lifecycle import LifecycleNode
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
-from sensor_msgs.msg import CameraInfo, Image
+from sensor_msgs.msg import Image
 from std_msgs.msg import Header
 
 from automask.msg import InstanceArray, ModelInfo
@@ -34,7 +34,7 @@ from automask_ros.ros.depth_input import DepthInput, DepthUnavailable
 from automask_ros.ros.detection_outputs import DetectionOutputs
 from automask_ros.ros.image_conversion import rgb_to_imgmsg
 from automask_ros.ros.instance_msgs import to_instance_array
-from automask_ros.ros.lifecycle import AUTOSTART, FAILED, OK, bring_up, state_label
+from automask_ros.ros.lifecycle import AUTOSTART, FAILED, bring_up, state_label
 from automask_ros.ros.params import DEVICE_CHOICES, Param, declare, values
 from automask_ros.ros.spin import spin_node
 
@@ -120,12 +120,8 @@ class DetectorNode(LifecycleNode):
         path, self.pending = self.pending, None
         if path:
             self.model.request(path)  # asked for while inactive: hot reload, the current one serves meanwhile
-        camera = subscribe_camera(self, self.p["image_transport"], self._on_image)
-        depth = self.create_subscription(Image, "depth", self.depth.add_depth, qos_profile_sensor_data)
-        info = self.create_subscription(CameraInfo, "camera_info", self.depth.set_camera_info,
-                                        qos_profile_sensor_data)
-        self.depth.topics = (depth.topic_name, info.topic_name)  # resolved names for the error messages
-        self.inputs = [camera, depth, info]
+        self.inputs = [subscribe_camera(self, self.p["image_transport"], self._on_image),
+                       *self.depth.subscribe(self)]
         return result
 
     def on_deactivate(self, state):
