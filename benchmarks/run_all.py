@@ -48,6 +48,8 @@ BENCHMARKS = [
     Bench("detector_node", ["--frames", "8", "--seconds", "20", "--rate", "10", "--transport-seconds", "10",
                             "--json", f"{OUT}/detector_node.json"],
           [], writes=("detector_node.json",)),
+    Bench("detector_lifecycle", ["--seconds", "8", "--json", f"{OUT}/detector_lifecycle.json"], [],
+          writes=("detector_lifecycle.json",)),
     Bench("capture_node", ["--seconds", "20", "--json", f"{OUT}/capture_node.json"], [], writes=("capture_node.json",)),
     Bench("instances3d", ["--scenes", "8", "--repeats", "5", "--out", f"{OUT}/instances3d.json"], [],
           writes=("instances3d.json",)),  # its real-frame part skips itself without ../shared

@@ -202,3 +202,21 @@ def test_depth_gives_each_instance_its_3d_and_bad_depth_is_refused_before_the_mo
     assert det.detect(frame)[0].geometry is None  # no depth, no 3D
     with pytest.raises(DepthError, match="depth is 4x3 but colour is"):
         det.detect(frame, DepthFrame(np.ones((3, 4), np.float32), intr))
+
+
+def test_to_host_parks_the_weights_and_frees_the_cuda_cache(bundle, frame, monkeypatch):
+    """A deactivated detector node holds no GPU memory. No GPU here: the detector pretends its
+    device is CUDA and torch.cuda.empty_cache is recorded instead of called (both mocked)."""
+    det = Detector(bundle, device="cpu", score_threshold=0.0)
+    before = det.detect(frame)
+    emptied = []
+    monkeypatch.setattr(torch.cuda, "empty_cache", lambda: emptied.append(1))
+    det.to_host()
+    assert det.weights_device.type == "cpu" and emptied == []  # a CPU detector has no cache to free
+    det.device = torch.device("cuda")
+    det.to_host()
+    assert det.weights_device.type == "cpu" and emptied == [1]
+    det.device = torch.device("cpu")
+    det.to_device()
+    after = det.detect(frame)
+    assert [(i.label, round(i.score, 5)) for i in after] == [(i.label, round(i.score, 5)) for i in before]

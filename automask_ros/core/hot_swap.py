@@ -32,6 +32,25 @@ class HotSwapSlot:
                 self._thread = threading.Thread(target=self._run, name="hot-swap", daemon=True)
                 self._thread.start()
 
+    def load_now(self, key: str) -> None:
+        """Load `key` in the caller's thread (after any background load) and swap it in; raises
+        what the load raised, leaving the slot as it was (a lifecycle configure fails with it)."""
+        self.wait()
+        obj = self._load(key)
+        self.failed.pop(key, None)
+        self.current, self.current_key = obj, key
+        if self._on_loaded is not None:
+            self._on_loaded(key, obj)
+
+    def unload(self) -> Any:
+        """Forget any queued request, let a running load finish, and empty the slot; returns what
+        it held (so the caller can release device memory)."""
+        with self._lock:
+            self._wanted = None
+        self.wait()
+        obj, self.current, self.current_key = self.current, None, None
+        return obj
+
     def wait(self, timeout: float = 60.0) -> None:
         thread = self._thread
         if thread is not None:

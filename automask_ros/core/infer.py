@@ -96,6 +96,23 @@ class Detector:
         self.classes = classes
         self.last_model_s = float("nan")  # time inside model() on the last call: the node's overhead baseline
 
+    # ------------------------------------------------------------------ residency
+    def to_host(self) -> None:
+        """Park the weights in host memory and hand CUDA's cached blocks back to the driver, so an
+        idle (deactivated) detector holds no GPU memory; `to_device` brings it back."""
+        with self._lock:
+            self.model.to("cpu")
+            if self.device.type == "cuda":
+                torch.cuda.empty_cache()
+
+    def to_device(self) -> None:
+        with self._lock:
+            self.model.to(self.device)
+
+    @property
+    def weights_device(self) -> torch.device:
+        return next(self.model.parameters()).device
+
     # ------------------------------------------------------------------ settings
     @property
     def score_threshold(self) -> float:

@@ -10,6 +10,9 @@ Subscription callbacks only store messages; decoding runs in the detector's work
 
 from __future__ import annotations
 
+from rclpy.qos import qos_profile_sensor_data
+from sensor_msgs.msg import CameraInfo, Image
+
 from automask_ros.core.camera import Intrinsics, IntrinsicsError
 from automask_ros.core.depth import DepthError, DepthFrame, check_depth, decode_depth
 from automask_ros.core.pairing import StampPairer
@@ -42,6 +45,14 @@ class DepthInput:
     @tolerance_s.setter
     def tolerance_s(self, value: float) -> None:
         self.pairer.tolerance_s = float(value)
+
+    def subscribe(self, node) -> list:
+        """Subscribe `node` to depth and camera_info; returns the subscriptions (a managed node
+        holds them only while active)."""
+        subs = [node.create_subscription(Image, "depth", self.add_depth, qos_profile_sensor_data),
+                node.create_subscription(CameraInfo, "camera_info", self.set_camera_info, qos_profile_sensor_data)]
+        self.topics = tuple(sub.topic_name for sub in subs)  # resolved (remapped) names for the errors
+        return subs
 
     def add_depth(self, msg) -> None:
         self.pairer.add(stamp_s(msg.header), msg)

@@ -27,13 +27,16 @@ except ImportError:  # pragma: no cover - a ROS installation without vision_msgs
 
 
 class DetectionOutputs:
-    def __init__(self, node, latched_qos):
-        self.markers = node.create_publisher(MarkerArray, "~/markers", 10)
-        self.points = node.create_publisher(PointCloud2, "~/points", qos_profile_sensor_data)
+    def __init__(self, node, latched_qos, create_publisher=None):
+        """create_publisher: for the per-frame outputs (a lifecycle node passes its
+        create_lifecycle_publisher, so they publish only while it is active)."""
+        create = create_publisher or node.create_publisher
+        self.markers = create(MarkerArray, "~/markers", 10)
+        self.points = create(PointCloud2, "~/points", qos_profile_sensor_data)
         if vision is not None:
-            self.det2d = node.create_publisher(Detection2DArray, "~/detections", 10)
-            self.det3d = node.create_publisher(Detection3DArray, "~/detections_3d", 10)
-            self.det_mask = node.create_publisher(Image, "~/detections_mask", qos_profile_sensor_data)
+            self.det2d = create(Detection2DArray, "~/detections", 10)
+            self.det3d = create(Detection3DArray, "~/detections_3d", 10)
+            self.det_mask = create(Image, "~/detections_mask", qos_profile_sensor_data)
             self.label_info = node.create_publisher(LabelInfo, "~/label_info", latched_qos)
 
     def announce_labels(self, header, labels, threshold: float) -> None:

@@ -4,17 +4,24 @@ Inference runs in a worker thread on the newest frame only (a slow model drops f
 lagging). New model bundles load beside the old one and swap in when ready (core/hot_swap.py).
 Optional depth + camera_info (paired by stamp, ros/depth_input.py) give each instance its 3D
 position and size, and the 3D and vision_msgs outputs of ros/detection_outputs.py.
+
+A managed (lifecycle) node: configure loads the model, activate subscribes to the camera and
+publishes, deactivate drops frames and parks the model in host memory (no GPU memory held),
+cleanup unloads it. A model asked for while not active (ModelInfo, model_path, device) is
+remembered and loaded at the next configure or activate. `autostart` (default) configures and
+activates at start-up, with the model loading in the background as before (ros/lifecycle.py).
 """
 
 from __future__ import annotations
 
+import threading
 import time
 
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rcl_interfaces.msg import SetParametersResult
-from rclpy.node import Node
+from rclpy.lifecycle import LifecycleNode
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
-from sensor_msgs.msg import CameraInfo, Image
+from sensor_msgs.msg import Image
 from std_msgs.msg import Header
 
 from automask.msg import InstanceArray, ModelInfo
@@ -27,6 +34,7 @@ from automask_ros.ros.depth_input import DepthInput, DepthUnavailable
 from automask_ros.ros.detection_outputs import DetectionOutputs
 from automask_ros.ros.image_conversion import rgb_to_imgmsg
 from automask_ros.ros.instance_msgs import to_instance_array
+from automask_ros.ros.lifecycle import AUTOSTART, FAILED, bring_up, state_label
 from automask_ros.ros.params import DEVICE_CHOICES, Param, declare, values
 from automask_ros.ros.spin import spin_node
 
@@ -44,43 +52,123 @@ PARAMS = [
     Param("sync_tolerance_s", 0.05, "a colour frame pairs with the depth frame nearest in stamp within this",
           0.0, 10.0),
     TRANSPORT_PARAM,
+    AUTOSTART,
 ]
 LATCHED = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE,
                      durability=DurabilityPolicy.TRANSIENT_LOCAL)
 DETECTOR_OPTIONS = ("score_threshold", "mask_threshold", "max_instances", "classes")
 
 
-class DetectorNode(Node):
+class DetectorNode(LifecycleNode):
     def __init__(self, **kwargs):
         super().__init__("detector_node", **kwargs)
         declare(self, PARAMS)
         self.p = values(self, PARAMS)
+        self.active = False  # frames are processed, and the model is on its device, only while active
+        self.residency = threading.Lock()  # `active` and where the model lives change together
+        self.background_load = False  # autostart: configure loads in the background, as before
+        self.pending = self.p["model_path"] or None  # asked for while not active: loaded on configure/activate
+        self.inputs = []  # camera, depth and camera_info subscriptions: only while active
         self.stats = RollingStats()  # image receipt -> InstanceArray published
         self.forward = RollingStats()  # model() alone on the same frames
         self.overhead = RollingStats()  # per frame: receipt -> publish over model(); issue 5 target <= 1.10
         self._last_processed = 0.0
-        self.pub_instances = self.create_publisher(InstanceArray, "~/instances", 10)
-        self.pub_overlay = self.create_publisher(Image, "~/overlay", qos_profile_sensor_data)
+        self.pub_instances = self.create_lifecycle_publisher(InstanceArray, "~/instances", 10)
+        self.pub_overlay = self.create_lifecycle_publisher(Image, "~/overlay", qos_profile_sensor_data)
         self.pub_model = self.create_publisher(ModelInfo, "~/model_info", LATCHED)
         self.pub_diag = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
         self.model = HotSwapSlot(self._load, self._on_loaded, self._on_load_failed)
         self.worker = LatestWorker(self._process, "detector-inference", self._on_frame_error)
-        subscribe_camera(self, self.p["image_transport"], self._on_image)
         self.create_subscription(ModelInfo, self.p["model_topic"], self._on_model_info, LATCHED)
         self.depth = DepthInput(self.p["sync_tolerance_s"])
         self.depth_problems = KeyedThrottle(10.0)
-        self.outputs = DetectionOutputs(self, LATCHED)
-        self.depth.topics = (  # resolved names (after remapping) for the error messages
-            self.create_subscription(Image, "depth", self.depth.add_depth, qos_profile_sensor_data).topic_name,
-            self.create_subscription(CameraInfo, "camera_info", self.depth.set_camera_info,
-                                     qos_profile_sensor_data).topic_name)
+        self.outputs = DetectionOutputs(self, LATCHED, self.create_lifecycle_publisher)
         self.add_post_set_parameters_callback(self._on_params_set)
         self.add_on_set_parameters_callback(self._check_params)
         self.diag_timer = self.create_timer(self.p["stats_period_s"], self._publish_diagnostics)
-        if self.p["model_path"]:
-            self.model.request(self.p["model_path"])
+        if self.p["autostart"]:
+            self.background_load = True
+            bring_up(self)
         else:
+            self.get_logger().info("autostart is false: unconfigured until ros2 lifecycle set "
+                                   f"{self.get_fully_qualified_name()} configure")
+
+    # --- lifecycle --------------------------------------------------------------------------
+    def on_configure(self, state):
+        """Loads the model before answering (a bad one fails the transition, the reason logged);
+        under autostart it loads in the background as before, a bad one logged and replaceable."""
+        self.p = values(self, PARAMS)
+        path, self.pending = self.pending, None
+        if not path:
             self.get_logger().info(f"no model_path: waiting for a model on {self.p['model_topic']}")
+        elif self.background_load:  # autostart, once
+            self.background_load = False
+            self.model.request(path)
+        else:
+            try:
+                self.model.load_now(path)
+            except Exception as exc:
+                self.pending = path  # configure again once the bundle is fixed, or ask for another
+                self.get_logger().error(f"configure failed: cannot load model {path}: {exc} (fix the "
+                                        "bundle or set model_path, then configure again)")
+                return FAILED
+        return super().on_configure(state)
+
+    def on_activate(self, state):
+        result = super().on_activate(state)  # enables the lifecycle publishers
+        self._set_active(True)
+        path, self.pending = self.pending, None
+        if path:
+            self.model.request(path)  # asked for while inactive: hot reload, the current one serves meanwhile
+        self.inputs = [subscribe_camera(self, self.p["image_transport"], self._on_image),
+                       *self.depth.subscribe(self)]
+        return result
+
+    def on_deactivate(self, state):
+        self._stop_frames()  # and park the model: no GPU memory held while inactive
+        return super().on_deactivate(state)
+
+    def on_cleanup(self, state):
+        key = self.model.current_key
+        detector = self.model.unload()  # parked already: inactive
+        if detector is not None:
+            self.pending = self.pending or key  # the next configure loads it again
+            self.get_logger().info(f"model {detector.model_id} unloaded")
+        return super().on_cleanup(state)
+
+    def on_shutdown(self, state):
+        self._stop_frames()
+        self.worker.stop()
+        self.model.unload()
+        return super().on_shutdown(state)
+
+    def _set_active(self, active: bool) -> None:
+        with self.residency:
+            self.active = active
+            self._place(self.model.current)
+
+    def _place(self, detector) -> None:
+        """The model on its device while active, in host memory otherwise (caller holds residency)."""
+        if detector is not None:
+            detector.to_device() if self.active else detector.to_host()
+
+    def _stop_frames(self) -> None:
+        """Unsubscribe, let the frame in hand finish (queued ones are dropped), park the model."""
+        for sub in self.inputs:
+            self.destroy_subscription(sub)
+        self.inputs = []
+        self.active = False
+        self.worker.wait_idle(60.0)
+        self._set_active(False)
+
+    def _want(self, path: str) -> None:
+        """Load `path` now (active: hot reload) or remember it for the next configure/activate."""
+        if self.active:
+            self.model.request(path)
+        else:
+            self.pending = path
+            self.get_logger().info(f"model {path} will load at the next configure/activate "
+                                   f"(the node is {state_label(self)})")
 
     # --- models -----------------------------------------------------------------------------
     def _load(self, path: str):
@@ -90,6 +178,8 @@ class DetectorNode(Node):
                         **{k: (self.p[k] or None) if k == "classes" else self.p[k] for k in DETECTOR_OPTIONS})
 
     def _on_loaded(self, path: str, detector) -> None:
+        with self.residency:
+            self._place(detector)
         self.get_logger().info(f"model {detector.model_id} loaded from {path} ({', '.join(detector.labels)})")
         meta = getattr(detector, "meta", {}) or {}
         metrics = meta.get("metrics", {}) or {}
@@ -111,7 +201,7 @@ class DetectorNode(Node):
                 and (not msg.model_id or msg.model_id == current.model_id))
         if msg.model_path and not same:
             self.get_logger().info(f"new model announced: {msg.model_id or '?'} in {msg.model_path}")
-            self.model.request(msg.model_path)
+            self._want(msg.model_path)
 
     # --- parameters -------------------------------------------------------------------------
     def _check_params(self, params) -> SetParametersResult:
@@ -133,9 +223,9 @@ class DetectorNode(Node):
                 setattr(detector, name, (self.p[name] or None) if name == "classes" else self.p[name])
         self.depth.tolerance_s = self.p["sync_tolerance_s"]
         if "model_path" in names and self.p["model_path"]:
-            self.model.request(self.p["model_path"])
-        elif "device" in names and self.model.current_key:
-            self.model.request(self.model.current_key)
+            self._want(self.p["model_path"])
+        elif "device" in names and (self.model.current_key or self.pending):
+            self._want(self.pending or self.model.current_key)
         if "stats_period_s" in names:
             self.diag_timer.cancel()
             self.destroy_timer(self.diag_timer)
@@ -152,6 +242,8 @@ class DetectorNode(Node):
 
     def _process(self, item) -> None:
         received_ns, msg = item
+        if not self.active:  # queued before a deactivate: dropped
+            return
         received = received_ns * 1e-9
         rate = self.p["max_rate_hz"]
         if rate > 0 and received - self._last_processed < 1.0 / rate:
@@ -194,7 +286,7 @@ class DetectorNode(Node):
         s, f, w = self.stats.summary(), self.forward.summary(), self.worker.stats
         status = DiagnosticStatus(name="automask/detector_node", hardware_id=self.get_fully_qualified_name(),
                                   level=DiagnosticStatus.OK if self.model.current else DiagnosticStatus.WARN,
-                                  message=f"model {self.model.current_key or 'none'}")
+                                  message=f"{state_label(self)}, model {self.model.current_key or 'none'}")
         figures = {"rate_hz": s["rate_hz"], "latency_p50_ms": s["latency_p50_ms"],
                    "latency_p99_ms": s["latency_p99_ms"], "model_forward_p50_ms": f["latency_p50_ms"],
                    "overhead_ratio_p50": self.overhead.median(), "frames_timed": s["count"],
