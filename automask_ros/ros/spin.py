@@ -9,6 +9,9 @@ import time
 import rclpy
 from rclpy.exceptions import InvalidParameterTypeException, InvalidParameterValueException
 from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor, SingleThreadedExecutor
+from rclpy.signals import SignalHandlerOptions, install_signal_handlers
+
+from automask_ros.ros.stop_flag import install
 
 # how often the main thread looks at the stop flag: the longest a Ctrl-C waits to be noticed
 STOP_POLL_S = 0.2
@@ -26,26 +29,30 @@ def spin_node(node_factory, args=None, threads: int = 1) -> int:
     A start-up error the user can fix (bad parameter file, missing folder) is one line, exit 2.
 
     A stop by SIGINT or SIGTERM is always clean (exit 0) and quiet: during start-up too (our
-    handler, installed first, only sets a flag; rclpy chains to it once initialised), and when a
+    handler, installed before the heavy imports by the executables, only sets a flag; rclpy's
+    handler, which chains to ours, comes only once the node and executor exist), and when a
     second SIGINT arrives during teardown (`ros2 launch` sends one after the terminal's own
     Ctrl-C). That one used to kill the node mid-teardown (exit -2: Python's exit resets handlers)
     or hang it until launch escalated to SIGTERM. rclpy keeps its own handler: with it switched
     off (SignalHandlerOptions.NO) the trainer's action server missed goals in 3 of 5 test runs.
     """
-    stop = threading.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: stop.set())
-    rclpy.init(args=args)
+    stop = install()  # the executables install it before importing: a stop during imports counts
+    if stop.is_set():
+        return 0
+    # start-up is all or nothing: rclpy's own handler, which shuts the context down (under a
+    # half-built node or executor, if it came mid-way), is installed once they exist; until then
+    # a stop only sets our flag, and the loop below ends the node the ordinary way.
+    rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
     try:
         node = node_factory()
     except (ValueError, FileNotFoundError, InvalidParameterTypeException,
             InvalidParameterValueException) as exc:
-        name = getattr(node_factory, "__name__", "node")
-        print(f"{name}: error: {exc}", flush=True)
+        print(f"{getattr(node_factory, '__name__', 'node')}: error: {exc}", flush=True)
         rclpy.try_shutdown()
         return 2
     executor = SingleThreadedExecutor() if threads == 1 else MultiThreadedExecutor(num_threads=threads)
     executor.add_node(node)
+    install_signal_handlers(SignalHandlerOptions.ALL)  # chains to our flag handler
     failure: list[BaseException] = []
 
     def spin() -> None:
