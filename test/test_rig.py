@@ -120,3 +120,9 @@ def test_rig_refuses_unknown_objects_and_bad_counts():
         next(rig.render_rig("teapot"))
     with pytest.raises(ValueError, match="n_frames"):
         next(rig.render_rig("mug", n_frames=0))
+
+
+def test_renders_at_kinect_resolution():
+    """640x480 has more platter pixels than cv2.remap takes in one map row (32767)."""
+    frame = next(iter(render_rig("mug", n_frames=1, size=(640, 480), seed=5, empty_frames=0)))
+    assert frame.rgb.shape == (480, 640, 3) and frame.sensor_depth.shape == (480, 640) and frame.mask.any()

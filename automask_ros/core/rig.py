@@ -32,7 +32,7 @@ import numpy as np
 
 from .depth_noise import structured_light
 from .render import (_AMBIENT, _LIGHT, DISTRACTORS, OBJECTS, UNIT_M, Camera, Frame, Mesh, _finish, _grid_mesh,
-                     _noise, _parse_size, _rasterize, _shadow, make_object)
+                     _noise, _parse_size, _rasterize, _remap_points, _shadow, make_object)
 
 KINECT_FX_640 = 570.3         # Kinect v1 focal length at 640x480 (UW RGB-D's nominal constant)
 KINECT_FOV_DEG = math.degrees(2 * math.atan(320 / KINECT_FX_640))  # its horizontal field of view
@@ -345,8 +345,7 @@ class _Room:
         r = np.hypot(p[:, 0], p[:, 2])
         R = self.lay.platter_r
         col = np.broadcast_to(self.white, (len(p), 3)).copy()
-        col *= (0.96 + 0.06 * cv2.remap(self.fine, (phi / 360 * 127).astype(np.float32)[None],
-                                        (r / R * 127).astype(np.float32)[None], cv2.INTER_LINEAR)[0])[:, None]
+        col *= (0.96 + 0.06 * _remap_points(self.fine, phi / 360 * 127, r / R * 127).reshape(-1))[:, None]
         arc = np.abs(((phi[:, None] - self.lay.markers[None] + 180) % 360) - 180) * np.pi / 180 * r[:, None]
         tape = np.any((arc < 0.12) & (r[:, None] > R - 0.3), axis=1)  # 2.4 cm tape, wrapped over the rim
         col[tape] = self.tape
