@@ -124,5 +124,5 @@ def test_rig_refuses_unknown_objects_and_bad_counts():
 
 def test_renders_at_kinect_resolution():
     """640x480 has more platter pixels than cv2.remap takes in one map row (32767)."""
-    frame = next(iter(render_rig("mug", n_frames=1, size=(640, 480), seed=5, empty_frames=0)))
+    frame = next(iter(rig.render_rig("mug", n_frames=1, size=(640, 480), seed=5, empty_frames=0)))
     assert frame.rgb.shape == (480, 640, 3) and frame.sensor_depth.shape == (480, 640) and frame.mask.any()
