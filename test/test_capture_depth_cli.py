@@ -30,7 +30,7 @@ def rendered(tmp_path_factory):
     frames = list(render_sweep("bottle", n_frames=5, size=(128, 96), empty_frames=1, seed=4))
     write_image_folder(out, frames, label="bottle")
     names = sorted(p.stem for p in (out / "images").glob("*.png"))
-    (out / "depth").mkdir()
+    (out / "depth").mkdir(exist_ok=True)  # write_image_folder writes exact depth; these are the test's own
     for i, (name, f) in enumerate(zip(names, frames)):
         cv2.imwrite(str(out / "depth" / f"{name}.png"), depth_mm(f, i))
     (out / "intr.json").write_text(json.dumps(INTR))
