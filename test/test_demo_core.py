@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from automask_ros.core.dataset import SweepWriter
-from automask_ros.core.demo import (PhaseTimer, automask_iou, prepare_folder, prepare_synthetic,
+from automask_ros.core.demo import (PhaseTimer, automask_iou, prepare_folder, prepare_synthetic, score_positions,
                                     score_detections)
 from automask_ros.core.infer import Instance
 from automask_ros.core.playback import Playlist, find_depth_source, read_angles
@@ -59,6 +59,55 @@ def test_scores_perfect_none_and_worse_detections(data):
     assert score_detections(eroded, data.truth, ["mug"])["mask_AP"] < 0.9
     stranger = score_detections([(np.zeros((60, 80, 3), np.uint8), [])], data.truth, ["mug"])
     assert stranger["unknown_frames"] == 1 and "mask_AP" not in stranger
+
+
+def test_evaluation_frames_carry_sensor_depth_and_true_centres(data):
+    """Held-out views and clutter scenes have depth/ + intrinsics.json for the player, and every
+    reference object a true centroid; the sensor depth written there gives 3D near that truth."""
+    from automask_ros.core.camera import load_intrinsics
+    from automask_ros.core.depth import DepthFrame, read_depth
+    from automask_ros.core.instance3d import instance_geometry
+
+    errors = []
+    for folder in (data.heldout, data.clutter):
+        intr = load_intrinsics(folder.parent / "intrinsics.json")
+        for path in ImageFolder(folder).files:
+            ref = data.truth.lookup(read_rgb(path))
+            assert ref.centres and len(ref.centres) == len(ref.objects)
+            depth = DepthFrame(read_depth(folder.parent / "depth" / path.name), intr)
+            for (_, mask), centre in zip(ref.objects, ref.centres):
+                assert 0.2 < centre[2] < 3.0, "true centroid in metres, in front of the camera"
+                g = instance_geometry(mask, depth)
+                if g.has_3d:
+                    errors.append(np.linalg.norm(g.position - centre))
+    # loose: at 80x60 instance_geometry is ~4 cm off even on exact depth (under 1 cm at 320x240)
+    assert errors and np.median(errors) < 0.07, errors
+
+
+def test_score_positions_matches_by_label_and_mask(data):
+    from automask_ros.core.instance3d import Geometry3D
+
+    frames = []
+    for k, path in enumerate(ImageFolder(data.heldout).files + ImageFolder(data.clutter).files):
+        rgb = read_rgb(path)
+        ref = data.truth.lookup(rgb)
+        insts = []
+        for (label, mask), centre in zip(ref.objects, ref.centres):
+            g = (Geometry3D(False, 0.0) if k == 0 else
+                 Geometry3D(True, 1.0, position=np.asarray(centre) + [0.02, 0.0, 0.0]))
+            insts.append(Instance(label, 1, 0.9, (0, 0, 1, 1), mask, g))
+            insts.append(Instance("bottle", 2, 0.9, (0, 0, 1, 1), mask,  # another label never matches
+                                  Geometry3D(True, 1.0, position=np.zeros(3))))
+        frames.append((rgb, insts))
+    frames.append((np.zeros((60, 80, 3), np.uint8), []))  # unknown frames are left out
+    s = score_positions(frames, data.truth)
+    assert s["matched"] == 5 and s["with_3d"] == pytest.approx(4 / 5)
+    assert s["detected"] == 10 and s["detected_with_3d"] == 9
+    assert s["median_cm"] == pytest.approx(2.0) and s["p90_cm"] == pytest.approx(2.0)
+    assert s["predicted"][0] is None and len(s["truth"]) == len(s["labels"]) == 5
+    empty = [(rgb, [Instance(i.label, 1, 0.9, i.box, np.zeros_like(i.mask), i.geometry) for i in insts])
+             for rgb, insts in frames]
+    assert score_positions(empty, data.truth)["matched"] == 0, "no mask overlap, no match"
 
 
 def test_automask_iou_against_references(data, tmp_path):
@@ -127,3 +176,35 @@ def test_phase_timer_adds_up():
         with timer.phase("b"):
             raise RuntimeError
     assert list(timer.seconds) == ["a", "b"] and all(v >= 0 for v in timer.seconds.values())
+
+
+def test_report_shows_3d_positions_against_truth(data, tmp_path):
+    """write_demo_report adds the top-down figure, the 3D rows and positions_3d.json."""
+    from automask_ros.core.bundle import save_bundle
+    from automask_ros.core.demo import write_demo_report
+    from automask_ros.core.instance3d import Geometry3D
+    from automask_ros.core.model import build_model
+
+    meta = {"model_id": "m", "arch": "maskrcnn_mobilenet_v3_fpn", "labels": ["mug"], "input": {"min_size": 60, "max_size": 80},
+            "thresholds": {"score": 0.5, "mask": 0.5}}
+    bundle = save_bundle(tmp_path / "model", build_model("maskrcnn_mobilenet_v3_fpn", 2, min_size=60, max_size=80), meta)
+    writer = SweepWriter(tmp_path / "dataset", "mug")
+    for k, path in enumerate(ImageFolder(data.sweep).files[data.empty_frames:]):
+        rgb = read_rgb(path)
+        writer.add_frame(rgb, data.truth.lookup(rgb).objects[0][1], angle_deg=60.0 * k)
+    sweep = writer.finish()
+    frames = []
+    for path in ImageFolder(data.clutter).files:
+        rgb = read_rgb(path)
+        ref = data.truth.lookup(rgb)
+        frames.append((rgb, [Instance(lab, 1, 0.9, (0, 0, 1, 1), m,
+                                      Geometry3D(True, 1.0, position=np.asarray(c) + [0.0, 0.0, 0.03]))
+                             for (lab, m), c in zip(ref.objects, ref.centres)]))
+    page, rows = write_demo_report(tmp_path / "out", label="mug", sweep_path=sweep, bundle=bundle, iou=None,
+                                   heldout=None, clutter=(frames, 0), truth=data.truth, phases={})
+    text = page.read_text()
+    assert "seen from above" in text and "centroid error median (cm)" in text
+    row = rows["3D positions (detector node, held-out + clutter)"]
+    assert row["matched instances"] == 2 and row["centroid error median (cm)"] == pytest.approx(3.0)
+    saved = json.loads((tmp_path / "out" / "positions_3d.json").read_text())
+    assert [p["label"] for p in saved] == ["mug", "mug"] and saved[0]["predicted"][2] > saved[0]["truth"][2]

@@ -10,7 +10,9 @@ Python so that it can be tested and reused offline:
   through DDS, a capture node and a dataset is still the same bytes), so no node has to carry ids;
 - automask_iou() and score_detections(): mask IoU of the capture's auto-masks, and COCO mask AP
   (pycocotools) of the detector's output, both against the references (void pixels ignored);
-- write_demo_report(): report.html with the contact sheet, curves, overlays and metric tables.
+- score_positions(): the detector's 3D positions against the true visible-surface centroids;
+- write_demo_report(): report.html with the contact sheet, curves, overlays, the top-down 3D
+  plot and metric tables.
 """
 
 from __future__ import annotations
@@ -28,7 +30,10 @@ import numpy as np
 from pycocotools import mask as mask_utils
 
 from . import render, rig
-from .atomic import read_rgb
+from .atomic import atomic_write_json, read_rgb
+from .camera import Intrinsics, backproject
+from .depth import write_depth_png
+from .depth_noise import structured_light
 from .dataset import annotation_to_mask, load_sweep
 from .evaluate import score
 from .sources import ImageFolder
@@ -45,6 +50,13 @@ class Truth:
     name: str
     objects: list = field(default_factory=list)   # [(label, HxW bool)]
     void: np.ndarray | None = None                 # HxW bool: pixels that count neither way
+    centres: list | None = None                    # per object: true 3D centroid (m, camera frame) or None
+
+
+def true_centroid(depth_m: np.ndarray, intr: Intrinsics, mask: np.ndarray) -> np.ndarray | None:
+    """Centroid of the object's true visible surface: exact depth, exact mask (None if unseen)."""
+    sel = np.asarray(mask, bool) & (np.asarray(depth_m) > 0)
+    return backproject(depth_m, intr)[sel].mean(0).astype(np.float64) if sel.any() else None
 
 
 class TruthIndex:
@@ -126,14 +138,19 @@ def prepare_synthetic(out: str | Path, obj: str = "mug", size=(320, 240), views:
     root = Path(out) / "data"
     sweep = render.write_image_folder(root / "sweep", rig.render_rig(obj, views, size, seed=seed,
                                                                      empty_frames=empty), label=obj)
-    held = render.write_image_folder(root / "heldout", rig.render_rig(
-        obj, heldout, size, seed=seed, empty_frames=0, start_deg=180.0 / views), label=obj)
+    held_frames = list(rig.render_rig(obj, heldout, size, seed=seed, empty_frames=0, start_deg=180.0 / views))
+    held = render.write_image_folder(root / "heldout", held_frames, label=obj)
     data = DemoData(label=obj, sweep=sweep / "images", angles=sweep / "angles.json",
                     heldout=held / "images", empty_frames=empty)
     if clutter:
-        scenes = render.render_clutter([obj], clutter, size, seed=seed + 1000, fov_deg=rig.KINECT_FOV_DEG)
-        data.clutter = render.write_clutter_coco(root / "clutter", scenes, [obj]) / "images"
-        data.truth.add_coco(root / "clutter" / "annotations.json")
+        scenes = render.render_clutter_scenes([obj], clutter, size, seed=seed + 1000, fov_deg=rig.KINECT_FOV_DEG)
+        folder = render.write_clutter_coco(root / "clutter", [(s.rgb, s.instances) for s in scenes], [obj])
+        write_sensor_depth(folder, scenes, seed + 1000)
+        data.clutter = folder / "images"
+        data.truth.add_coco(folder / "annotations.json")
+        for scene in scenes:  # add_coco keeps the objects in the scene's order
+            data.truth.lookup(scene.rgb).centres = [true_centroid(scene.depth, scene.intrinsics, m)
+                                                    for _, m in scene.instances]
     if backgrounds:  # the same kind of table without the object: what copy-paste pastes onto
         photos = [(rgb, []) for rgb, _ in render.render_clutter([], backgrounds, size, seed=seed + 2000,
                                                                 distractors=3, exclude=[obj],
@@ -141,7 +158,23 @@ def prepare_synthetic(out: str | Path, obj: str = "mug", size=(320, 240), views:
         data.backgrounds = render.write_clutter_coco(root / "backgrounds", photos, [obj]) / "images"
     data.truth.add_folder(sweep / "images", sweep / "masks", obj)
     data.truth.add_folder(held / "images", held / "masks", obj)
+    for frame in held_frames:
+        ref = data.truth.lookup(frame.rgb)
+        ref.centres = [true_centroid(frame.depth, frame.intrinsics, m) for _, m in ref.objects]
     return data
+
+
+def write_sensor_depth(folder: Path, scenes, seed: int) -> None:
+    """depth/ (structured-light sensor depth, as the rig's) and intrinsics.json beside folder/images,
+    where the player finds them; one camera for all scenes, as one robot's."""
+    intr = scenes[0].intrinsics
+    if any(s.intrinsics != intr for s in scenes):
+        raise ValueError("clutter scenes with different cameras cannot share one intrinsics.json")
+    rng = np.random.default_rng(seed)
+    (folder / "depth").mkdir(exist_ok=True)
+    for i, scene in enumerate(scenes, start=1):
+        write_depth_png(folder / "depth" / f"{i:06d}.png", structured_light(scene.depth, intr.fx, rng))
+    atomic_write_json(folder / "intrinsics.json", intr.to_dict())
 
 
 def prepare_folder(images: str | Path, glob: str | None, label: str, heldout_glob: str | None = None,
@@ -234,6 +267,45 @@ def score_detections(frames: Sequence[tuple[np.ndarray, Sequence]], truth: Truth
             "box_AP": metrics["bbox_AP"], "box_AP50": metrics["bbox_AP50"]}
 
 
+def score_positions(frames: Sequence[tuple[np.ndarray, Sequence]], truth: TruthIndex,
+                    min_iou: float = 0.3) -> dict:
+    """The detector's 3D positions against the true visible-surface centroids.
+
+    Each true object with a known centre is matched to the same-label detection with the highest
+    mask IoU (at least min_iou, each detection used once); a matched detection gives its
+    Instance.geometry.position when has_3d, else None (never made up). Returns {"detected" and
+    "detected_with_3d" (every detection on frames with true centres), "matched", "with_3d" (share
+    of matched with 3D), "median_cm", "p90_cm" (errors of matched with 3D), "predicted", "truth",
+    "labels"}.
+    """
+    predicted, true, labels = [], [], []
+    detected = detected_3d = 0
+    for rgb, instances in frames:
+        ref = truth.lookup(rgb)
+        if ref is None or not ref.centres:
+            continue
+        detected += len(instances)
+        detected_3d += sum(1 for i in instances if i.geometry is not None and i.geometry.has_3d)
+        free = list(instances)
+        for (label, mask), centre in zip(ref.objects, ref.centres):
+            if centre is None:
+                continue
+            ious = [(_iou(np.asarray(i.mask, bool), mask, ref.void), i) for i in free if i.label == label]
+            best = max(ious, key=lambda t: t[0], default=(0.0, None))
+            if best[0] < min_iou:
+                continue
+            free.remove(best[1])
+            g = best[1].geometry
+            predicted.append(np.asarray(g.position, float) if g is not None and g.has_3d else None)
+            true.append(np.asarray(centre, float))
+            labels.append(label)
+    errors = [100 * np.linalg.norm(p - t) for p, t in zip(predicted, true) if p is not None]
+    return {"detected": detected, "detected_with_3d": detected_3d, "matched": len(true), "with_3d": (len(errors) / len(true)) if true else float("nan"),
+            "median_cm": float(np.median(errors)) if errors else float("nan"),
+            "p90_cm": float(np.percentile(errors, 90)) if errors else float("nan"),
+            "predicted": predicted, "truth": true, "labels": labels}
+
+
 class PhaseTimer:
     """Wall time per named phase, in the order they ran."""
 
@@ -249,8 +321,9 @@ class PhaseTimer:
             self.seconds[name] = self.seconds.get(name, 0.0) + time.monotonic() - start
 
 
-def metric_rows(iou: dict | None, heldout: dict | None, clutter: dict | None, model_metrics: dict | None) -> dict:
-    """The report's metrics table: one row per evaluation set."""
+def metric_rows(iou: dict | None, heldout: dict | None, clutter: dict | None, model_metrics: dict | None,
+                positions: dict | None = None) -> dict:
+    """The report's metrics table: one row per evaluation set (positions: score_positions' result)."""
     rows = {}
     if iou and iou.get("frames"):
         rows["auto-masks vs reference (capture)"] = {"frames": iou["frames"], "mask IoU (mean)": iou["mean"],
@@ -264,6 +337,13 @@ def metric_rows(iou: dict | None, heldout: dict | None, clutter: dict | None, mo
                           "mask AP50": m["mask_AP50"], "box AP": m["box_AP"]}
         elif m:
             rows[name] = {"frames": m["frames"], "object found": m["found"]}
+    if positions and positions["detected"]:
+        rows["3D (detector node, held-out + clutter)"] = {
+            "instances": positions["detected"], "share with 3D": positions["detected_with_3d"] / positions["detected"]}
+    if positions and positions["matched"]:
+        rows["3D positions (detector node, held-out + clutter)"] = {
+            "matched instances": positions["matched"], "matched share with 3D": positions["with_3d"],
+            "centroid error median (cm)": positions["median_cm"], "centroid error p90 (cm)": positions["p90_cm"]}
     return rows
 
 
@@ -304,7 +384,8 @@ def overlay_grid(frames: Sequence[tuple[np.ndarray, Sequence]], count: int = 6, 
 def write_demo_report(out: str | Path, *, label: str, sweep_path, bundle, iou: dict | None,
                       heldout: tuple[list, int] | None, clutter: tuple[list, int] | None,
                       truth: TruthIndex | None, phases: dict, facts: dict | None = None) -> tuple[Path, dict]:
-    """Score everything that came back and write out/report.html; returns (path, metric rows).
+    """Score everything that came back and write out/report.html (and out/positions_3d.json when
+    instances matched a true 3D centre); returns (path, metric rows).
 
     heldout / clutter: ([(rgb, instances)], frames the detector skipped) from the detector node.
     """
@@ -318,7 +399,9 @@ def write_demo_report(out: str | Path, *, label: str, sweep_path, bundle, iou: d
     for m, run in ((held_m, heldout), (clut_m, clutter)):
         if m is not None:
             m["skipped"] = run[1]
-    rows = metric_rows(iou, held_m, clut_m, meta.get("metrics"))
+    runs = [run for run in (heldout, clutter) if run]
+    positions = score_positions([f for run in runs for f in run[0]], truth) if runs and truth else None
+    rows = metric_rows(iou, held_m, clut_m, meta.get("metrics"), positions)
     figures = []
     sheet = sweep_contact_sheet(sweep_path, iou)
     if sheet is not None:
@@ -331,6 +414,18 @@ def write_demo_report(out: str | Path, *, label: str, sweep_path, bundle, iou: d
         grid = overlay_grid(run[0]) if run else None
         if grid is not None:
             figures.append((caption, grid))
+    if positions and positions["matched"]:
+        from .report import topdown_positions
+
+        Path(out).mkdir(parents=True, exist_ok=True)
+        atomic_write_json(Path(out) / "positions_3d.json", [  # per matched instance, for scripts and tests
+            {"label": lab, "truth": [round(float(v), 5) for v in t],
+             "predicted": None if p is None else [round(float(v), 5) for v in p]}
+            for lab, t, p in zip(positions["labels"], positions["truth"], positions["predicted"])])
+
+        figures.append(("3D positions from the detector node (depth + camera_info) against the true "
+                        "visible-surface centroids, seen from above",
+                        topdown_positions(positions["predicted"], positions["truth"], positions["labels"])))
     facts = dict(facts or {})
     facts.update({"label": label, "dataset": str(sweep_path), "model bundle": str(bundle),
                   "model id": meta.get("model_id", ""), "architecture": meta.get("arch", "")})

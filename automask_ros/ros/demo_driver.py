@@ -30,7 +30,7 @@ from automask.msg import InstanceArray, ModelInfo, SweepStatus
 from automask.srv import StartSweep
 from automask_ros.core.infer import Instance
 from automask_ros.ros.image_conversion import imgmsg_to_rgb
-from automask_ros.ros.instance_msgs import mask_from_instance
+from automask_ros.ros.instance_msgs import geometry_from_instance, mask_from_instance
 
 LATCHED = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE,
                      durability=DurabilityPolicy.TRANSIENT_LOCAL)
@@ -208,8 +208,8 @@ class DemoDriver(Node):
             h, w = rgb.shape[:2]
             out.append((rgb, [Instance(i.label, i.class_id, float(i.score),
                                        (i.box.x_offset, i.box.y_offset, i.box.x_offset + i.box.width,
-                                        i.box.y_offset + i.box.height), mask_from_instance(i, w, h))
-                              for i in msg.instances]))
+                                        i.box.y_offset + i.box.height), mask_from_instance(i, w, h),
+                                       geometry_from_instance(i)) for i in msg.instances]))
         return out, len(self._frames) - len(out)
 
 

@@ -1,4 +1,4 @@
-"""core Instance lists -> automask/InstanceArray, with box-sized mono8 mask crops and 3D fields."""
+"""core Instance lists <-> automask/InstanceArray, with box-sized mono8 mask crops and 3D fields."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import math
 import numpy as np
 
 from automask.msg import Instance as InstanceMsg, InstanceArray
+from automask_ros.core.instance3d import Geometry3D
 from automask_ros.ros.image_conversion import numpy_to_imgmsg
 
 
@@ -47,3 +48,12 @@ def mask_from_instance(msg: InstanceMsg, width: int, height: int) -> np.ndarray:
     crop = np.frombuffer(bytes(msg.mask.data), np.uint8).reshape(msg.mask.height, msg.mask.width)
     full[b.y_offset:b.y_offset + b.height, b.x_offset:b.x_offset + b.width] = crop > 127
     return full
+
+
+def geometry_from_instance(msg: InstanceMsg) -> Geometry3D:
+    """The 3D fields of an automask/Instance back as Geometry3D; position and size only when has_3d."""
+    if not msg.has_3d:
+        return Geometry3D(False, float(msg.depth_valid_fraction))
+    return Geometry3D(True, float(msg.depth_valid_fraction),
+                      position=np.array([msg.position.x, msg.position.y, msg.position.z]),
+                      size=np.array([msg.size.x, msg.size.y, msg.size.z]))
