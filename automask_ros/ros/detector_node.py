@@ -17,7 +17,7 @@ from __future__ import annotations
 import threading
 import time
 
-from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from diagnostic_msgs.msg import DiagnosticArray
 from rcl_interfaces.msg import SetParametersResult
 from rclpy.lifecycle import LifecycleNode
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
@@ -32,6 +32,7 @@ from automask_ros.core.throttle import KeyedThrottle
 from automask_ros.ros.camera_input import TRANSPORT_PARAM, frame_to_rgb, subscribe_camera
 from automask_ros.ros.depth_input import DepthInput, DepthUnavailable
 from automask_ros.ros.detection_outputs import DetectionOutputs
+from automask_ros.ros.diagnostics import diagnostic_array
 from automask_ros.ros.image_conversion import rgb_to_imgmsg
 from automask_ros.ros.instance_msgs import to_instance_array
 from automask_ros.ros.lifecycle import AUTOSTART, FAILED, bring_up, state_label
@@ -284,19 +285,15 @@ class DetectorNode(LifecycleNode):
 
     def _publish_diagnostics(self) -> None:
         s, f, w = self.stats.summary(), self.forward.summary(), self.worker.stats
-        status = DiagnosticStatus(name="automask/detector_node", hardware_id=self.get_fully_qualified_name(),
-                                  level=DiagnosticStatus.OK if self.model.current else DiagnosticStatus.WARN,
-                                  message=f"{state_label(self)}, model {self.model.current_key or 'none'}")
         figures = {"rate_hz": s["rate_hz"], "latency_p50_ms": s["latency_p50_ms"],
                    "latency_p99_ms": s["latency_p99_ms"], "model_forward_p50_ms": f["latency_p50_ms"],
                    "overhead_ratio_p50": self.overhead.median(), "frames_timed": s["count"],
                    "frames_received": w.submitted, "frames_processed": w.processed,
                    "frames_dropped": w.dropped, "drop_rate": w.drop_rate, "errors": w.errors}
-        status.values = [KeyValue(key=k, value=f"{v:.3f}" if isinstance(v, float) else str(v))
-                         for k, v in figures.items()]
-        diag = DiagnosticArray(status=[status])
-        diag.header.stamp = self.get_clock().now().to_msg()
-        self.pub_diag.publish(diag)
+        self.pub_diag.publish(diagnostic_array(
+            "automask/detector_node", self.get_fully_qualified_name(), self.model.current is not None,
+            f"{state_label(self)}, model {self.model.current_key or 'none'}", figures,
+            self.get_clock().now().to_msg()))
 
     def destroy_node(self):
         self.worker.stop()
