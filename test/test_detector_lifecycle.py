@@ -26,7 +26,7 @@ from sensor_msgs.msg import Image
 from automask.msg import InstanceArray, ModelInfo
 from automask_ros.ros.image_conversion import rgb_to_imgmsg
 from ros_process import start_node, stop
-from test_detector_node import FRAME, LATCHED, make_bundle
+from test_detector_node import FRAME, LATCHED, three_bundles
 
 pytestmark = [pytest.mark.ros, pytest.mark.slow]
 
@@ -34,11 +34,7 @@ pytestmark = [pytest.mark.ros, pytest.mark.slow]
 @pytest.fixture(scope="module")
 def managed(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("lifecycle")
-    a = make_bundle(tmp / "a", "model-a", ["mug", "box"])
-    b = make_bundle(tmp / "b", "model-b", ["bottle"])
-    broken = tmp / "broken"
-    broken.mkdir()
-    (broken / "model.json").write_text("{not json")
+    a, b, broken = three_bundles(tmp)
     name = f"managed_{uuid.uuid4().hex[:6]}"
     proc = start_node("detector_node", name, [
         "-r", f"image:=/{name}/camera", "-p", "autostart:=false", "-p", f"model_path:={a}",

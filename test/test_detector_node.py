@@ -42,14 +42,19 @@ def make_bundle(path, model_id, labels, force=False):
     return save_bundle(path, model, meta, force=force)
 
 
-@pytest.fixture(scope="module")
-def detector(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("detector")
-    a = make_bundle(tmp / "a", "model-a", ["mug", "box"])
-    b = make_bundle(tmp / "b", "model-b", ["bottle"])
+def three_bundles(tmp):
+    """Two real bundles (mug+box, bottle) and a broken one, for the node tests."""
     broken = tmp / "broken"
     broken.mkdir()
     (broken / "model.json").write_text("{not json")
+    return (make_bundle(tmp / "a", "model-a", ["mug", "box"]), make_bundle(tmp / "b", "model-b", ["bottle"]),
+            broken)
+
+
+@pytest.fixture(scope="module")
+def detector(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("detector")
+    a, b, broken = three_bundles(tmp)
     name = f"detector_{uuid.uuid4().hex[:6]}"
     proc = start_node("detector_node", name, [
         "-r", f"image:=/{name}/camera", "-p", f"model_path:={a}", "-p", "score_threshold:=0.0",
