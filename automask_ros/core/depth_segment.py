@@ -19,7 +19,7 @@ the background difference (core/segment.py) and goes through the same clean-up.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 import cv2
 import numpy as np
@@ -86,8 +86,6 @@ class DepthSegmenter(Segmenter):
             self.reference_fitted = True
 
     def describe(self) -> dict:
-        from dataclasses import asdict
-
         return {"name": self.name, **asdict(self.p),
                 "turntable": None if self.turntable is None else self.turntable.to_dict(),
                 "fitted_on": "empty turntable" if self.reference_fitted else "first frame"}

@@ -76,8 +76,9 @@ def _subsample(depth_m: np.ndarray, intr: Intrinsics, long_side: int = 160):
     h, w = depth_m.shape
     step = max(1, round(max(h, w) / long_side))
     small = depth_m[::step, ::step]
-    pts = backproject(depth_m, intr)[::step, ::step]
-    return small, pts, step
+    # the subsampled grid is a camera of its own: back-project only its pixels (this runs per frame)
+    coarse = Intrinsics(intr.fx / step, intr.fy / step, intr.cx / step, intr.cy / step)
+    return small, backproject(small, coarse), step
 
 
 def planar_patches(pts: np.ndarray, valid: np.ndarray, thr: np.ndarray, rng, *, seeds: int = 150,
