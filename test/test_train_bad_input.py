@@ -127,8 +127,8 @@ def test_copy_paste_handles_occlusion_in_the_masks():
     other, other_mask = draw("block", 1, 64)
     background = np.full((200, 300, 3), 90, np.uint8)
     clutter, clutter_mask = draw("tri", 2, 64)
-    cfg = AugmentConfig(paste=1.0, paste_objects=(4, 4), canvas_scale=2.0, paste_scale=(0.9, 1.0), min_visible=0.0,
-                        min_pixels=1, distractors=(2, 2))
+    cfg = AugmentConfig(paste=1.0, paste_objects=(4, 4), canvas=128, paste_size=(0.35, 0.45), min_visible=0.0,
+                        min_pixels=1, distractors=(2, 2), blend=("none",), paste_rotate_deg=0, paste_light=0)
     canvas, masks, labels = composite(image, [mask], [1], background, lambda r: (other, other_mask, 2), cfg, rng,
                                       distractors=lambda r: (clutter, clutter_mask))
     assert canvas.shape == (128, 128, 3) and sorted(labels) == [1, 2, 2, 2]  # distractors stay unlabelled

@@ -1,8 +1,8 @@
 """Training augmentations: copy-paste compositing, flips, scale jitter, small rotations, colour.
 
 Copy-paste is what makes a model trained on a turntable work in clutter: objects are cut out
-with their masks and pasted, one or several per image, onto background photos (or the sweep's
-empty-turntable negatives). Later pastes occlude earlier ones and the earlier masks lose the
+with their masks and pasted, one or several per image, onto other scenes (procedural clutter,
+the robot's workspace, photos, the sweeps' empty-turntable frames) among distractors. Later pastes occlude earlier ones and the earlier masks lose the
 hidden pixels, so every target mask is exactly what is visible. All randomness comes from the
 numpy Generator passed in, so a sample is a pure function of (seed, epoch, index): runs resume
 exactly and DDP ranks need no shared state.
@@ -17,14 +17,19 @@ from typing import Callable
 import cv2
 import numpy as np
 
+from . import procedural
 from .atomic import read_rgb
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
 
 
+BLENDS = ("none", "gaussian", "poisson", "motion")
+
+
 @dataclass
 class AugmentConfig:
-    """Probabilities and ranges; the defaults suit turntable sweeps."""
+    """Probabilities and ranges. The defaults make a model that finds its objects anywhere, not
+    only on the turntable: most samples are composites on other scenes."""
 
     hflip: float = 0.5
     vflip: float = 0.0            # objects on a turntable stand upright; enable for top-down views
@@ -37,11 +42,16 @@ class AugmentConfig:
     saturation: float = 0.3
     hue_deg: float = 8.0
     photometric: float = 0.8
-    paste: float | None = None    # probability of a copy-paste composite; None: 0.5 with backgrounds, else 0
+    paste: float = 0.7            # probability that a sample becomes a copy-paste composite
     paste_objects: tuple[int, int] = (1, 3)   # objects per composite (the sample's own + others)
-    paste_scale: tuple[float, float] = (0.5, 1.1)
-    canvas_scale: float = 1.0     # composite size relative to the source frame
-    distractors: tuple[int, int] = (0, 2)  # unlabelled clutter objects per composite (if a pool is given)
+    paste_size: tuple[float, float] = (0.15, 0.7)  # object's longer side / composite's shorter side
+    max_upscale: float = 2.5      # never enlarge a cut-out more than this (it would only be blur)
+    paste_rotate_deg: float = 15.0
+    paste_light: float = 0.3      # per-object gain jitter: each object is lit differently
+    blend: tuple[str, ...] = BLENDS  # edge treatments, one drawn per paste (Dwibedi et al. 2017)
+    canvas: int = 0               # composite's shorter side in pixels; 0 = the source frame's size
+    procedural: bool = True       # procedural clutter scenes and distractor shapes (core/procedural.py)
+    distractors: tuple[int, int] = (1, 3)  # unlabelled clutter objects per composite
     min_visible: float = 0.3      # drop instances with less than this fraction left visible
     min_pixels: int = 16
 
@@ -79,28 +89,94 @@ def cutout(rgb: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return rgb[y0:y1, x0:x1], mask[y0:y1, x0:x1]
 
 
+def _transform(obj: np.ndarray, mask: np.ndarray, scale: float, angle: float, gain: float
+               ) -> tuple[np.ndarray, np.ndarray]:
+    """Resize, rotate (canvas grown to fit) and relight a cut-out."""
+    h, w = mask.shape
+    nh, nw = max(int(round(h * scale)), 2), max(int(round(w * scale)), 2)
+    obj = cv2.resize(obj, (nw, nh), interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
+    m = cv2.resize(mask.astype(np.uint8), (nw, nh), interpolation=cv2.INTER_NEAREST)
+    if abs(angle) > 0.5:
+        mat = cv2.getRotationMatrix2D((nw / 2, nh / 2), angle, 1.0)
+        c, s = abs(mat[0, 0]), abs(mat[0, 1])
+        bw, bh = int(nh * s + nw * c) + 1, int(nh * c + nw * s) + 1
+        mat[:, 2] += (bw - nw) / 2, (bh - nh) / 2
+        obj = cv2.warpAffine(obj, mat, (bw, bh), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        m = cv2.warpAffine(m, mat, (bw, bh), flags=cv2.INTER_NEAREST)
+    if gain != 1.0:
+        obj = np.clip(obj.astype(np.float32) * gain, 0, 255).astype(np.uint8)
+    return obj, m.astype(bool)
+
+
+def _blend(region: np.ndarray, obj: np.ndarray, m: np.ndarray, how: str, rng: np.random.Generator
+           ) -> np.ndarray:
+    """The region with the object laid in: a hard edge, a soft one, Poisson or motion-blurred.
+    A detector trained on one kind of seam learns to look for the seam; mixing them stops that."""
+    if how == "poisson":
+        try:
+            src = cv2.copyMakeBorder(obj, 2, 2, 2, 2, cv2.BORDER_REPLICATE)
+            dst = cv2.copyMakeBorder(region, 2, 2, 2, 2, cv2.BORDER_REPLICATE)
+            mm = cv2.copyMakeBorder(m.astype(np.uint8) * 255, 2, 2, 2, 2, cv2.BORDER_CONSTANT, value=0)
+            cloned = cv2.seamlessClone(src, dst, mm, (dst.shape[1] // 2, dst.shape[0] // 2),
+                                       cv2.NORMAL_CLONE)[2:-2, 2:-2].astype(np.float32)
+            # Poisson keeps gradients, not colours: a plain object would take the background's colour.
+            # Use it on a band along the edge only, and the object's own pixels further in.
+            inside = cv2.distanceTransform(m.astype(np.uint8), cv2.DIST_L2, 3)
+            w = np.clip(1 - inside / 4.0, 0, 1)[..., None]
+            out = np.where(m[..., None], w * cloned + (1 - w) * obj.astype(np.float32), region.astype(np.float32))
+            return out.round().clip(0, 255).astype(np.uint8)
+        except cv2.error:  # degenerate shapes: fall back to a soft edge
+            how = "gaussian"
+    alpha = m.astype(np.float32)
+    fg = obj.astype(np.float32)
+    if how == "gaussian":
+        alpha = cv2.GaussianBlur(alpha, (0, 0), rng.uniform(0.5, 2.0))
+    elif how == "motion":
+        k = int(rng.integers(3, 10))
+        kernel = np.zeros((k, k), np.float32)
+        kernel[k // 2] = 1.0 / k
+        kernel = cv2.warpAffine(kernel, cv2.getRotationMatrix2D(((k - 1) / 2, (k - 1) / 2), rng.uniform(0, 180), 1),
+                                (k, k))
+        kernel /= max(kernel.sum(), 1e-6)
+        premult = cv2.filter2D(fg * alpha[..., None], -1, kernel)
+        alpha = cv2.filter2D(alpha, -1, kernel)
+        fg = premult / np.maximum(alpha, 1e-3)[..., None]
+    a = alpha[..., None]
+    return (a * fg + (1 - a) * region.astype(np.float32)).round().clip(0, 255).astype(np.uint8)
+
+
 def paste(canvas: np.ndarray, masks: list[np.ndarray], obj: np.ndarray, obj_mask: np.ndarray,
-          scale: float, rng: np.random.Generator) -> np.ndarray | None:
-    """Paste a cut-out at a random place; earlier masks lose what it hides. Returns its mask."""
+          scale: float, rng: np.random.Generator, *, blend: str = "gaussian", angle: float = 0.0,
+          gain: float = 1.0) -> np.ndarray | None:
+    """Paste a cut-out at a random place (kept whole inside the canvas); earlier masks lose what
+    it hides. Returns its mask on the canvas (None when nothing is left of it)."""
     H, W = canvas.shape[:2]
     h, w = obj_mask.shape
-    s = min(scale, 0.95 * H / h, 0.95 * W / w)
-    nh, nw = max(int(round(h * s)), 2), max(int(round(w * s)), 2)
-    obj = cv2.resize(obj, (nw, nh), interpolation=cv2.INTER_LINEAR)
-    m = cv2.resize(obj_mask.astype(np.uint8), (nw, nh), interpolation=cv2.INTER_NEAREST).astype(bool)
+    scale = min(scale, 0.95 * H / h, 0.95 * W / w)
+    obj, m = _transform(obj, obj_mask, scale, angle, gain)
+    nh, nw = m.shape
+    if nh >= H or nw >= W:  # rotation grew it past the canvas: shrink to fit
+        f = 0.95 * min(H / nh, W / nw)
+        obj, m = _transform(obj, m, f, 0.0, 1.0)
+        nh, nw = m.shape
     if not m.any():
         return None
     y = int(rng.integers(0, H - nh + 1))
     x = int(rng.integers(0, W - nw + 1))
-    # a slightly soft edge so that a hard seam is no cue for the detector
-    alpha = cv2.GaussianBlur(m.astype(np.float32), (3, 3), 0)[..., None]
-    region = canvas[y:y + nh, x:x + nw].astype(np.float32)
-    canvas[y:y + nh, x:x + nw] = (alpha * obj + (1 - alpha) * region).round().astype(np.uint8)
+    canvas[y:y + nh, x:x + nw] = _blend(canvas[y:y + nh, x:x + nw], obj, m, blend, rng)
     full = np.zeros((H, W), bool)
     full[y:y + nh, x:x + nw] = m
     for earlier in masks:
         earlier &= ~full
     return full
+
+
+def _canvas_shape(rgb: np.ndarray, cfg: AugmentConfig) -> tuple[int, int]:
+    h, w = rgb.shape[:2]
+    if not cfg.canvas:
+        return h, w
+    f = cfg.canvas / min(h, w)
+    return int(round(h * f)), int(round(w * f))
 
 
 def composite(rgb: np.ndarray, masks: list[np.ndarray], labels: list[int], background: np.ndarray | None,
@@ -110,9 +186,9 @@ def composite(rgb: np.ndarray, masks: list[np.ndarray], labels: list[int], backg
               ) -> tuple[np.ndarray, list[np.ndarray], list[int]]:
     """Paste the sample's objects, a few from the pool and unlabelled distractors (hard negatives:
     other objects that must not be detected) onto a background (or the sample itself), in random
-    order; whatever is pasted later hides what lies under it."""
-    H = int(round(rgb.shape[0] * cfg.canvas_scale))
-    W = int(round(rgb.shape[1] * cfg.canvas_scale))
+    order, each at its own size, angle, light and edge blend; whatever is pasted later hides what
+    lies under it."""
+    H, W = _canvas_shape(rgb, cfg)
     if background is not None:
         canvas = random_crop_resize(background, H, W, rng)
         out_masks, out_labels, areas = [], [], []
@@ -129,11 +205,16 @@ def composite(rgb: np.ndarray, masks: list[np.ndarray], labels: list[int], backg
         items.append(pool(rng))
     for _ in range(int(rng.integers(cfg.distractors[0], cfg.distractors[1] + 1)) if distractors else 0):
         items.append((*distractors(rng), None))
+    lo, hi = np.log(cfg.paste_size[0]), np.log(cfg.paste_size[1])
     for k in rng.permutation(len(items)):
         src, m, c = items[k]
         crop, crop_mask = cutout(src, m)
-        scale = rng.uniform(*cfg.paste_scale) * cfg.canvas_scale
-        full = paste(canvas, out_masks, crop, crop_mask, scale, rng)
+        size = np.exp(rng.uniform(lo, hi)) * min(H, W)
+        scale = min(size / max(crop_mask.shape), cfg.max_upscale)
+        full = paste(canvas, out_masks, crop, crop_mask, scale, rng,
+                     blend=str(rng.choice(cfg.blend)) if cfg.blend else "none",
+                     angle=rng.uniform(-cfg.paste_rotate_deg, cfg.paste_rotate_deg),
+                     gain=rng.uniform(1 - cfg.paste_light, 1 + cfg.paste_light))
         if full is not None and c is not None:
             out_masks.append(full)
             out_labels.append(c)
@@ -178,7 +259,15 @@ def photometric(rgb: np.ndarray, cfg: AugmentConfig, rng: np.random.Generator) -
 
 
 class Augmenter:
-    """Applies the configured augmentations to one sample (image, instance masks, class ids)."""
+    """Applies the configured augmentations to one sample (image, instance masks, class ids).
+
+    Backgrounds come from up to three kinds of source, each drawn equally often when present: the
+    sweeps' empty-turntable frames, photos (the robot's recorded workspace, any folder the user
+    gives) and procedural clutter scenes. Distractors are the user's distractor sweeps and
+    procedural shapes, half and half.
+    """
+
+    PROCEDURAL_POOL = 96          # procedural scenes, made on first use and kept (a pure function of the index)
 
     def __init__(self, cfg: AugmentConfig | None = None, backgrounds: list[Path] | None = None,
                  negatives: list[Callable[[], np.ndarray]] | None = None,
@@ -186,17 +275,11 @@ class Augmenter:
         self.cfg = cfg or AugmentConfig()
         self.backgrounds = list(backgrounds or [])
         self.negatives = list(negatives or [])   # loaders of the sweeps' empty-turntable frames
-        self.distractors = distractors           # rng -> (rgb, mask) of an object to paste unlabelled
+        self.user_distractors = distractors      # rng -> (rgb, mask) of an object to paste unlabelled
         self._cache: dict[Path, np.ndarray] = {}
+        self._procedural: dict[int, np.ndarray] = {}
 
-    def _background(self, rng: np.random.Generator) -> np.ndarray | None:
-        choices = len(self.backgrounds) + len(self.negatives)
-        if not choices:
-            return None
-        i = int(rng.integers(choices))
-        if i < len(self.negatives):
-            return self.negatives[i]()
-        path = self.backgrounds[i - len(self.negatives)]
+    def _photo(self, path: Path) -> np.ndarray:
         if path not in self._cache:
             image = read_rgb(path)
             scale = 640 / max(image.shape[:2])  # keep memory small; crops are resized anyway
@@ -205,12 +288,43 @@ class Augmenter:
             self._cache[path] = image
         return self._cache[path]
 
+    def _procedural_scene(self, rng: np.random.Generator) -> np.ndarray:
+        i = int(rng.integers(self.PROCEDURAL_POOL))
+        if i not in self._procedural:
+            side = self.cfg.canvas or 320  # a little larger than the composites: crops are resized down
+            self._procedural[i] = procedural.background(int(side * 1.2), int(side * 1.6),
+                                                        np.random.default_rng([7, i]))
+        return self._procedural[i]
+
+    def _background(self, rng: np.random.Generator) -> np.ndarray | None:
+        kinds = [k for k, present in (("negative", self.negatives), ("photo", self.backgrounds),
+                                      ("procedural", self.cfg.procedural)) if present]
+        if not kinds:
+            return None
+        kind = kinds[int(rng.integers(len(kinds)))]
+        if kind == "negative":
+            return self.negatives[int(rng.integers(len(self.negatives)))]()
+        if kind == "photo":
+            return self._photo(self.backgrounds[int(rng.integers(len(self.backgrounds)))])
+        return self._procedural_scene(rng)
+
+    def _distractor_source(self):
+        sources = [s for s in (self.user_distractors, self._procedural_distractor if self.cfg.procedural else None)
+                   if s is not None]
+        if not sources:
+            return None
+        return lambda rng: sources[int(rng.integers(len(sources)))](rng)
+
+    @staticmethod
+    def _procedural_distractor(rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        return procedural.distractor(int(rng.integers(48, 160)), rng)
+
     def __call__(self, rgb: np.ndarray, masks: list[np.ndarray], labels: list[int], rng: np.random.Generator,
                  pool=None) -> tuple[np.ndarray, list[np.ndarray], list[int]]:
         cfg = self.cfg
         if cfg.paste and rng.random() < cfg.paste:
             rgb, masks, labels = composite(rgb, masks, labels, self._background(rng), pool, cfg, rng,
-                                           self.distractors)
+                                           self._distractor_source())
         rgb, masks = geometric(rgb, masks, cfg, rng)
         rgb = photometric(rgb, cfg, rng)
         keep = [i for i, m in enumerate(masks) if m.sum() >= cfg.min_pixels]
