@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import sys
 from pathlib import Path
 
@@ -133,9 +134,22 @@ def test_extending_a_bundle_keeps_known_classes(trained, data, tmp_path):
     result = train(TrainConfig(data=[str(data), str(tmp_path / "new")], out=str(tmp_path / "ext"),
                                weights=str(base), epochs=1, **TINY))
     assert read_bundle_meta(result.bundle)["labels"] == ["block", "disc", "tri"]
-    # a base bundle whose labels the data does not cover is refused, as is a mismatched load
+    # given only the new sweep, the base's own sweeps (recorded in its model.json) are replayed
+    result = train(TrainConfig(data=[str(tmp_path / "new")], out=str(tmp_path / "replay"), weights=str(base),
+                               epochs=1, **TINY))
+    replay = read_bundle_meta(result.bundle)
+    assert replay["labels"] == ["block", "disc", "tri"]
+    assert {d["path"] for d in replay["datasets"]} == {d["path"] for d in meta["datasets"]} | {
+        str((tmp_path / "new" / "tri").resolve() / p.name) for p in (tmp_path / "new" / "tri").iterdir()}
+    # when those sweeps are gone and the data does not cover the base's labels, it is refused
+    gone = tmp_path / "gone"
+    shutil.copytree(base, gone, ignore=shutil.ignore_patterns("checkpoint"))
+    meta_gone = json.loads((gone / "model.json").read_text())
+    for d in meta_gone["datasets"]:
+        d["path"] = str(tmp_path / "deleted" / Path(d["path"]).name)
+    (gone / "model.json").write_text(json.dumps(meta_gone))
     with pytest.raises(BundleError, match="forget"):
-        train(TrainConfig(data=[str(tmp_path / "new")], out=str(tmp_path / "x"), weights=str(base), **TINY))
+        train(TrainConfig(data=[str(tmp_path / "new")], out=str(tmp_path / "x"), weights=str(gone), **TINY))
     with pytest.raises(BundleError, match="labels"):
         load_bundle(base, labels=["disc"])
     with pytest.raises(BundleError, match="maskrcnn_resnet50_fpn"):

@@ -34,9 +34,11 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--backgrounds", help="folder of photos for copy-paste compositing")
     p.add_argument("--distractors", nargs="+", default=[], metavar="PATH",
                    help="sweeps of OTHER objects, pasted unlabelled into composites as hard negatives")
-    p.add_argument("--paste", type=float, help="probability of a copy-paste composite per sample (default 0.5 "
-                                               "with --backgrounds, else 0; >0 without it pastes onto the "
-                                               "sweeps' negatives)")
+    p.add_argument("--paste", type=float, help="probability that a sample becomes a copy-paste composite on "
+                                               "another scene (default 0.7; 0 = train on the sweeps as they are)")
+    p.add_argument("--no-procedural", action="store_true",
+                   help="no procedural clutter scenes or distractor shapes (only --backgrounds, the workspace "
+                        "and the sweeps' negatives)")
     p.add_argument("--patience", type=int, default=0, help="early stopping after N evaluations without gain")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
@@ -65,7 +67,8 @@ def config_from_args(args):
                        max_size=args.max_size or (args.min_size and max(args.min_size, 512)),
                        trainable_layers=args.trainable_layers, holdout_every=args.holdout_every,
                        val_data=args.val_data, backgrounds=args.backgrounds, distractors=args.distractors,
-                       augment=AugmentConfig(paste=paste),
+                       augment=AugmentConfig(**({} if paste is None else {"paste": paste}),
+                                             procedural=not args.no_procedural),
                        patience=args.patience, seed=args.seed, max_minutes=args.max_minutes, resume=args.resume,
                        force=args.force, device=args.device, workers=args.workers, threads=args.threads,
                        amp=not args.no_amp)

@@ -8,8 +8,11 @@ validation set into training. Negatives (empty-turntable frames) are split the s
 from __future__ import annotations
 
 import hashlib
+import queue
+import threading
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterable, Iterator
 
 import numpy as np
 import torch
@@ -63,6 +66,17 @@ def load_sweeps(paths: list[str | Path]) -> list[Sweep]:
                                        f"remove its entry from {folder / 'annotations.json'}")
             sweeps.append(sweep)
     return sweeps
+
+
+def replayed_sweeps(base_meta: dict, given: list[Sweep]) -> list[Sweep]:
+    """The sweeps an earlier bundle was trained on (its model.json `datasets`) that still exist and
+    are not given again: training a new object from that bundle replays them, so that the model
+    keeps the objects it knew. A recorded sweep that is gone is skipped (its label must then
+    come with --data)."""
+    given_paths = {s.path.resolve() for s in given}
+    paths = [Path(d["path"]) for d in base_meta.get("datasets", [])]
+    keep = [p for p in paths if (p / "annotations.json").is_file() and p.resolve() not in given_paths]
+    return load_sweeps(keep) if keep else []
 
 
 def union_labels(sweeps: list[Sweep], base: list[str] | None = None) -> list[str]:
@@ -180,3 +194,41 @@ def to_tensors(rgb: np.ndarray, masks: list[np.ndarray], labels: list[int], imag
 
 def collate(batch):
     return tuple(zip(*batch))
+
+
+def prefetched(items: Iterable, depth: int = 2) -> Iterator:
+    """The same items in the same order, made `depth` ahead by a thread, so that decoding and
+    augmentation (OpenCV and numpy, which release the GIL) overlap the training step. An
+    exception in the maker is raised here, at the item where it happened."""
+    q: queue.Queue = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+    done = object()
+
+    def make():
+        try:
+            for item in items:
+                while not stop.is_set():
+                    try:
+                        q.put((item, None), timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            q.put((done, None))
+        except BaseException as exc:  # handed to the consumer
+            q.put((done, exc))
+
+    thread = threading.Thread(target=make, name="prefetch", daemon=True)
+    thread.start()
+    try:
+        while True:
+            item, exc = q.get()
+            if exc is not None:
+                raise exc
+            if item is done:
+                return
+            yield item
+    finally:
+        stop.set()
+        thread.join(timeout=5)
