@@ -3,6 +3,7 @@ renderer, since no camera exists here) published frame by frame becomes a valid 
 requests get clear answers and the node keeps serving; a silent camera fails the sweep."""
 
 import uuid
+from pathlib import Path
 
 import pytest
 import rclpy
@@ -98,3 +99,35 @@ def test_silent_camera_fails_the_sweep_with_a_clear_status(capture):
     r = call(capture, "start", StartSweep.Request(label="bottle"))
     assert r.success, "the node keeps serving after a failed sweep"
     assert call(capture, "stop", Trigger.Request()).success
+
+
+def test_record_workspace_saves_the_newest_frame(capture):
+    """~/record_workspace over DDS: refused while a sweep records (the object is in view), then the
+    newest camera frame is stored as <dataset_root>/workspace/NNNNNN.png and the path answered."""
+    from automask_ros.core.atomic import read_rgb
+    from automask_ros.core.workspace import workspace_images
+
+    client = capture["node"].create_client(Trigger, f"/{capture['name']}/record_workspace")
+    assert client.wait_for_service(timeout_sec=10)
+    capture["record_workspace"] = client
+    frame = next(render_sweep("mug", n_frames=2, size=(128, 96), seed=8, empty_frames=1)).rgb
+    r = call(capture, "start", StartSweep.Request(label="cup"))
+    assert r.success, r.message
+    refused = call(capture, "record_workspace", Trigger.Request())
+    assert not refused.success and "stop the sweep" in refused.message
+    assert call(capture, "stop", Trigger.Request()).success
+
+    root = capture["tmp"] / "data"
+    before = set(workspace_images([root]))
+    capture["camera"].publish(rgb_to_imgmsg(frame))
+    wait_status(capture, lambda s: s.state != "recording", 10)
+    answer = None
+    for _ in range(50):  # until the node has the frame published above (DDS delivery is async)
+        answer = call(capture, "record_workspace", Trigger.Request())
+        if answer.success and (read_rgb(answer.message) == frame).all():
+            break
+    assert answer.success, answer.message
+    path = Path(answer.message)
+    assert path.parent == root / "workspace" and path.suffix == ".png"
+    assert (read_rgb(path) == frame).all()
+    assert path.resolve() in set(workspace_images([root])) - before  # found by training

@@ -6,6 +6,10 @@
     automask capture --label apple --out data --images rgbd/ --depth rgbd/ --intrinsics camera.yaml
     automask capture --label apple --out data --bag run.mcap --topic /camera/color/image_raw \
         --depth-topic /camera/aligned_depth_to_color/image_raw --camera-info-topic /camera/color/camera_info
+    automask capture --workspace --out data --video empty_workspace.mp4
+
+--workspace stores the frames (of the workspace without the object, thinned evenly to at most 50)
+as copy-paste backgrounds for training in OUT/workspace/ instead of recording a sweep.
 
 A folder of stills keeps every frame as a view (quality gates still apply); videos and bags thin
 near-duplicate views (--thin does that for a folder too). Files that are another frame's depth,
@@ -25,7 +29,7 @@ from pathlib import Path
 def add_parser(subparsers) -> argparse.ArgumentParser:
     p = subparsers.add_parser("capture", help="turn a turntable sweep into a COCO mask dataset",
                               description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--label", required=True, help="object name, e.g. red_mug (no '/' or '..')")
+    p.add_argument("--label", help="object name, e.g. red_mug (no '/' or '..'); required unless --workspace")
     p.add_argument("--out", required=True, type=Path, help="dataset root: the sweep goes to OUT/LABEL/SWEEP_ID")
     src = p.add_argument_group("source (exactly one)")
     src.add_argument("--images", type=Path, help="folder of frames (natural sort order)")
@@ -57,6 +61,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                    help="the first N frames show the empty turntable (negatives + background reference)")
     p.add_argument("--max-frames", type=int, help="stop after this many kept frames")
     p.add_argument("--sweep-id", help="sweep folder name (default: a timestamp)")
+    p.add_argument("--workspace", action="store_true",
+                   help="store the source's frames (the workspace without the object) as training backgrounds "
+                        "in OUT/workspace/, evenly thinned to at most 50, instead of recording a sweep")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     return p
 
@@ -80,8 +87,27 @@ def load_params(path: Path | None) -> dict:
     return data
 
 
+def store_workspace(args) -> int:
+    """--workspace: the source's colour frames become OUT/workspace/NNNNNN.png."""
+    from ..core.sources import open_source
+    from ..core.workspace import MAX_WORKSPACE_FRAMES, WORKSPACE_DIR, record_workspace
+
+    source = open_source(images=args.images, glob=args.glob, video=args.video, bag=args.bag, topic=args.topic)
+    paths = record_workspace(args.out, (frame.rgb for frame in source))
+    if not paths:
+        raise ValueError("the source has no frames: nothing stored as workspace")
+    print(f"workspace: {len(paths)} frames stored (at most {MAX_WORKSPACE_FRAMES}, spread over the source)")
+    print(Path(args.out) / WORKSPACE_DIR)
+    return 0
+
+
 def run(args) -> int:
     from tqdm import tqdm
+
+    if args.workspace:
+        return store_workspace(args)
+    if not args.label:
+        raise ValueError("--label is required to record a sweep (or give --workspace to store backgrounds)")
 
     from ..core.camera import IntrinsicsError, load_intrinsics
     from ..core.dataset import SweepWriter

@@ -1,6 +1,8 @@
 """Capture node: records turntable sweeps from a camera topic into COCO mask datasets.
 
-~/start_sweep (StartSweep) and ~/stop_sweep (Trigger) control it; ~/status (SweepStatus) reports
+~/start_sweep (StartSweep) and ~/stop_sweep (Trigger) control it; ~/record_workspace (Trigger)
+stores the newest frame, taken with the object off the turntable, as a training background
+(core/workspace.py); ~/status (SweepStatus) reports
 at status_rate_hz; ~/mask_preview shows the cleaned mask (only when someone subscribes), while
 idle too, so a user can aim the camera. The turntable angle comes from a stamped JointState or a
 Float64 in degrees (core/turntable_angle.py). Optional `depth` (aligned, 16UC1 mm or 32FC1 m) and
@@ -34,6 +36,7 @@ from automask_ros.core.rgbd_input import RgbdInput
 from automask_ros.core.sweep import CaptureParams, SweepRecorder, build_segmenter, preview_mask
 from automask_ros.core.throttle import KeyedThrottle, reason_kind
 from automask_ros.core.turntable_angle import TurntableAngle
+from automask_ros.core.workspace import save_workspace_frame
 from automask_ros.ros.camera_input import TRANSPORT_PARAM, frame_to_rgb, subscribe_camera
 from automask_ros.ros.image_conversion import imgmsg_to_depth_m, rgb_to_imgmsg
 from automask_ros.ros.params import Param, declare, values
@@ -76,6 +79,7 @@ class CaptureNode(Node):
         self._empty_left = 0
         self._lock = threading.Lock()
         self._last_frame = 0.0
+        self._newest_image: Image | None = None  # for ~/record_workspace
         self.angles = TurntableAngle(self.p["turntable_joint"], self.p["angle_tolerance_s"],
                                      self.p["angle_max_age_s"])
         self._preview: tuple[dict, object] | None = None  # (params, segmenter) for the idle preview
@@ -93,6 +97,7 @@ class CaptureNode(Node):
         self.create_subscription(JointState, "turntable_joint_states", self._on_joint_state, 10)
         self.create_service(StartSweep, "~/start_sweep", self._start)
         self.create_service(Trigger, "~/stop_sweep", self._stop)
+        self.create_service(Trigger, "~/record_workspace", self._record_workspace)
         self.add_on_set_parameters_callback(self._check_params)
         self.add_post_set_parameters_callback(self._on_params_set)
         self.status_timer = self.create_timer(1.0 / self.p["status_rate_hz"], self._publish_status)
@@ -163,6 +168,28 @@ class CaptureNode(Node):
         self._publish_status()
         return response
 
+    def _record_workspace(self, request, response):
+        """Save the newest colour frame under <dataset_root>/workspace/ (one PNG: answers at once)."""
+        msg = self._newest_image
+        recorder = self.recorder
+        if recorder is not None and recorder.state == "recording":
+            response.success = False
+            response.message = ("a sweep is recording, so the object is in view: stop the sweep and take the "
+                                "object off the turntable, then record the workspace")
+        elif msg is None:
+            response.success = False
+            response.message = "no colour frame received yet: check that the camera publishes on the image topic"
+        else:
+            try:
+                path = save_workspace_frame(self.p["dataset_root"], frame_to_rgb(msg))
+                response.success, response.message = True, str(path)
+                self.get_logger().info(f"workspace frame saved: {path}")
+            except (OSError, ValueError) as exc:
+                response.success, response.message = False, str(exc)
+        if not response.success:
+            self.get_logger().warning(f"record_workspace refused: {response.message}")
+        return response
+
     # --- frames -----------------------------------------------------------------------------
     def _on_angle(self, msg: Float64) -> None:
         self.angles.add_degrees(float(msg.data), time.monotonic())
@@ -182,6 +209,7 @@ class CaptureNode(Node):
 
     def _on_image(self, msg: Image) -> None:
         self._last_frame = time.monotonic()
+        self._newest_image = msg
         recorder = self.recorder
         if recorder is not None and recorder.state == "recording":
             self.worker.submit(msg)
