@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 import rclpy
-from rclpy.parameter import Parameter
+from rclpy.parameter import Parameter, parameter_value_to_python
 from rclpy.parameter_client import AsyncParameterClient
 from rclpy.qos import qos_profile_sensor_data
 from sensor_msgs.msg import Image
@@ -131,3 +131,38 @@ def test_record_workspace_saves_the_newest_frame(capture):
     assert path.parent == root / "workspace" and path.suffix == ".png"
     assert (read_rgb(path) == frame).all()
     assert path.resolve() in set(workspace_images([root])) - before  # found by training
+
+
+def test_declared_parameters_are_the_dataclass_and_the_yaml(capture):
+    """One source: every CaptureParams/CleanupParams field is a parameter of the running node with
+    the field's description and range, its value is the field's default (unless the fixture set
+    it), and config/capture.yaml lists exactly these keys with these defaults."""
+    import yaml
+
+    from automask_ros.core.capture_params import CaptureParams
+
+    fields = CaptureParams.flat_fields()
+    defaults = CaptureParams().to_dict()
+    shipped = yaml.safe_load((Path(__file__).resolve().parents[1] / "config" / "capture.yaml").read_text())
+    assert shipped["capture_node"]["ros__parameters"] == defaults
+    params = AsyncParameterClient(capture["node"], capture["name"])
+    assert params.wait_for_services(timeout_sec=10)
+    names = [f.name for f in fields]
+    described = params.describe_parameters(names)
+    rclpy.spin_until_future_complete(capture["node"], described, timeout_sec=10)
+    got = params.get_parameters(names)
+    rclpy.spin_until_future_complete(capture["node"], got, timeout_sec=10)
+    set_by_fixture = {"dataset_root", "step_deg", "seg_threads", "negatives_before"}
+    assert {f.name for f in fields} >= set_by_fixture
+    for f, d, v in zip(fields, described.result().descriptors, got.result().values):
+        assert d.name == f.name and d.description == f.metadata["doc"], f.name
+        lo, hi = f.metadata["min"], f.metadata["max"]
+        ranges = list(d.integer_range) + list(d.floating_point_range)
+        if lo is None:
+            assert not ranges, f.name
+        else:
+            assert (ranges[0].from_value, ranges[0].to_value) == (lo, hi), f.name
+        if f.name not in set_by_fixture:
+            declared = parameter_value_to_python(v)
+            declared = list(declared) if isinstance(defaults[f.name], list) else declared
+            assert declared == defaults[f.name], f.name

@@ -10,7 +10,8 @@ import yaml
 from automask_ros.core.dataset import DatasetError, SweepWriter, load_sweep, validate_sweep
 from automask_ros.core.render import render_sweep
 from automask_ros.core.segment import make_segmenter
-from automask_ros.core.sweep import CaptureParams, SweepRecorder, capture_yaml
+from automask_ros.core.capture_params import CaptureParams, capture_yaml
+from automask_ros.core.sweep import SweepRecorder
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -22,6 +23,7 @@ def sweep_frames():
 
 def recorder(tmp_path, **params):
     params.setdefault("negatives_before", 2)
+    params.setdefault("empty_frames", 0)  # a recording: nothing known to be empty, the recorder sees it
     return SweepRecorder(SweepWriter(tmp_path, "mug"), make_segmenter("background"), CaptureParams(**params))
 
 
@@ -122,7 +124,7 @@ def test_killed_capture_leaves_a_loadable_dataset(tmp_path, sweep_frames):
 
 def test_params_from_dict_and_capture_yaml():
     p = CaptureParams.from_dict({"step_deg": 10, "loop_closure": False, "roi": [0.1, 0.1, 0.9, 0.9]})
-    assert p.step_deg == 10.0 and p.cleanup_params().roi == (0.1, 0.1, 0.9, 0.9)
+    assert p.step_deg == 10.0 and p.cleanup.roi == [0.1, 0.1, 0.9, 0.9] and p.to_dict()["roi"] == p.cleanup.roi
     with pytest.raises(ValueError, match="unknown capture parameter.*step_degs"):
         CaptureParams.from_dict({"step_degs": 10})
     with pytest.raises(ValueError, match="must be a float"):

@@ -52,20 +52,34 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     rgbd.add_argument("--camera-info-topic", help="CameraInfo topic in --bag (or give --intrinsics)")
     rgbd.add_argument("--sync-tolerance", type=float, default=0.05, metavar="S",
                       help="bag: pair colour and depth stamped at most this far apart (default 0.05 s)")
-    p.add_argument("--segmenter", help="auto (default), u2net, torchvision, background or fused")
     p.add_argument("--params", type=Path, help="YAML of capture parameters (see config/capture.yaml)")
-    p.add_argument("--step-deg", type=float, help="degrees between kept views when the angle is known")
-    p.add_argument("--turntable-period", type=float, metavar="S",
-                   help="seconds per revolution (video/bag): infers the angle from time")
-    p.add_argument("--empty-frames", type=int, default=0, metavar="N",
-                   help="the first N frames show the empty turntable (negatives + background reference)")
-    p.add_argument("--max-frames", type=int, help="stop after this many kept frames")
+    add_param_flags(p)
     p.add_argument("--sweep-id", help="sweep folder name (default: a timestamp)")
     p.add_argument("--workspace", action="store_true",
                    help="store the source's frames (the workspace without the object) as training backgrounds "
                         "in OUT/workspace/, evenly thinned to at most 50, instead of recording a sweep")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     return p
+
+
+# capture parameters that have a flag of their own (any other: --params FILE); their help, type and
+# range come from core/capture_params.py
+PARAM_FLAGS = {"segmenter": ("--segmenter", "NAME"), "step_deg": ("--step-deg", "D"),
+               "turntable_period_s": ("--turntable-period", "S"), "empty_frames": ("--empty-frames", "N"),
+               "max_frames": ("--max-frames", "N")}
+
+
+def add_param_flags(p: argparse.ArgumentParser) -> None:
+    from ..core.capture_params import CaptureParams, source_defaults
+
+    fields = {f.name: f for f in CaptureParams.flat_fields()}
+    recorded = source_defaults("video")
+    for name, (flag, metavar) in PARAM_FLAGS.items():
+        f = fields[name]
+        default = recorded.get(name, f.default)
+        span = "" if f.metadata["min"] is None else f"; {f.metadata['min']} .. {f.metadata['max']}"
+        p.add_argument(flag, dest=name, type=type(f.default), metavar=metavar,
+                       help=f"{f.metadata['doc']} (default {default}{span})")
 
 
 def load_params(path: Path | None) -> dict:
@@ -112,24 +126,17 @@ def run(args) -> int:
     from ..core.camera import IntrinsicsError, load_intrinsics
     from ..core.dataset import SweepWriter
     from ..core.rgbd_input import attach_depth
-    from ..core.sources import frame_selection_defaults, open_source
-    from ..core.sweep import CaptureParams, SweepRecorder, build_segmenter
+    from ..core.capture_params import CaptureParams, source_defaults
+    from ..core.segment import make_segmenter
+    from ..core.sources import open_source
+    from ..core.sweep import SweepRecorder
 
-    raw = load_params(args.params)
-    if args.segmenter:
-        raw["segmenter"] = args.segmenter
-    if args.step_deg is not None:
-        raw["step_deg"] = args.step_deg
-    if args.turntable_period is not None:
-        raw["turntable_period_s"] = args.turntable_period
-    if args.max_frames is not None:
-        raw["max_frames"] = args.max_frames
+    raw = load_params(args.params)  # flags win over the file, the file over the source's defaults
+    raw.update({name: getattr(args, name) for name in PARAM_FLAGS if getattr(args, name) is not None})
     kind = "images" if args.images else "video" if args.video else "bag"
-    for key, value in frame_selection_defaults(kind, args.thin).items():
+    for key, value in source_defaults(kind, args.thin).items():
         raw.setdefault(key, value)
     raw["dataset_root"] = str(args.out)
-    if args.empty_frames < 0:
-        raise ValueError("--empty-frames must be >= 0")
     params = CaptureParams.from_dict(raw)
     source = open_source(images=args.images, glob=args.glob, video=args.video, bag=args.bag, topic=args.topic,
                          depth=args.depth, depth_topic=args.depth_topic, camera_info_topic=args.camera_info_topic,
@@ -141,7 +148,7 @@ def run(args) -> int:
     if not args.quiet and getattr(source, "companions", None):
         print(f"{len(source.companions)} depth/mask companion files are not frames "
               f"(e.g. {source.companions[0].name})", file=sys.stderr)
-    segmenter = build_segmenter(params)
+    segmenter = make_segmenter(params.segmenter, **params.segmenter_kwargs())
     writer = SweepWriter(args.out, args.label, sweep_id=args.sweep_id, params=params.to_dict())
     recorder = SweepRecorder(writer, segmenter, params)
     writer.meta["source"] = {"images": str(args.images) if args.images else None, "glob": args.glob,
@@ -152,12 +159,11 @@ def run(args) -> int:
         writer.meta["intrinsics"] = intrinsics.to_dict()
     bar = tqdm(total=len(source) or None, unit="frame", disable=args.quiet, file=sys.stderr)
     try:
-        for i, frame in enumerate(source):
+        for frame in source:
             depth, problem = attach_depth(frame.depth, frame.rgb.shape[:2], intrinsics)
             if (problem or frame.depth_problem) and not args.quiet:
                 bar.write(f"no depth for {frame.source}: {problem or frame.depth_problem}", file=sys.stderr)
-            result = recorder.feed(frame.rgb, frame.stamp, source=frame.source,
-                                   empty=True if i < args.empty_frames else None, depth=depth)
+            result = recorder.feed(frame.rgb, frame.stamp, source=frame.source, depth=depth)
             bar.update(1)
             s = recorder.status()
             bar.set_postfix(kept=s["kept"], rej=s["rejected"], neg=s["negatives"], refresh=False)
