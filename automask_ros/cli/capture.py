@@ -53,6 +53,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     rgbd.add_argument("--sync-tolerance", type=float, default=0.05, metavar="S",
                       help="bag: pair colour and depth stamped at most this far apart (default 0.05 s)")
     p.add_argument("--params", type=Path, help="YAML of capture parameters (see config/capture.yaml)")
+    p.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
+                   help="any capture parameter of config/capture.yaml, e.g. --set max_growth=1.5 "
+                        "--set roi=[0.2,0.1,0.8,1.0] (value read as YAML; wins over --params)")
     add_param_flags(p)
     p.add_argument("--sweep-id", help="sweep folder name (default: a timestamp)")
     p.add_argument("--workspace", action="store_true",
@@ -80,6 +83,22 @@ def add_param_flags(p: argparse.ArgumentParser) -> None:
         span = "" if f.metadata["min"] is None else f"; {f.metadata['min']} .. {f.metadata['max']}"
         p.add_argument(flag, dest=name, type=type(f.default), metavar=metavar,
                        help=f"{f.metadata['doc']} (default {default}{span})")
+
+
+def parse_sets(items: list[str]) -> dict:
+    """--set NAME=VALUE pairs as a dict (values read as YAML: numbers, true/false, lists)."""
+    import yaml
+
+    out = {}
+    for item in items:
+        name, sep, text = item.partition("=")
+        if not sep or not name.strip():
+            raise ValueError(f"--set {item!r} must be NAME=VALUE, e.g. --set step_deg=10")
+        try:
+            out[name.strip()] = yaml.safe_load(text) if text.strip() else ""
+        except yaml.YAMLError:
+            raise ValueError(f"--set {item!r}: the value is not valid YAML") from None
+    return out
 
 
 def load_params(path: Path | None) -> dict:
@@ -131,7 +150,8 @@ def run(args) -> int:
     from ..core.sources import open_source
     from ..core.sweep import SweepRecorder
 
-    raw = load_params(args.params)  # flags win over the file, the file over the source's defaults
+    raw = load_params(args.params)  # flags win over --set, --set over the file, the file over the source's defaults
+    raw.update(parse_sets(args.set))
     raw.update({name: getattr(args, name) for name in PARAM_FLAGS if getattr(args, name) is not None})
     kind = "images" if args.images else "video" if args.video else "bag"
     for key, value in source_defaults(kind, args.thin).items():
