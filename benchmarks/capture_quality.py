@@ -164,10 +164,11 @@ def iou_void(mask: np.ndarray, ref: np.ndarray) -> float:
 def run_pipeline(frames, segmenter, reference, params_extra=None):
     """Feed a whole sweep through SweepRecorder; return per-frame (cleaned mask, status)."""
     from automask_ros.core.dataset import SweepWriter
-    from automask_ros.core.sweep import CaptureParams, SweepRecorder
+    from automask_ros.core.capture_params import CaptureParams, source_defaults
+    from automask_ros.core.sweep import SweepRecorder
 
-    params = CaptureParams(min_change=0.0, loop_closure=False, negatives_before=1 if reference is not None else 0,
-                           contact_sheet=False, **(params_extra or {}))
+    params = CaptureParams.from_dict({**source_defaults("images"), "contact_sheet": False,
+                                      "negatives_before": 1 if reference is not None else 0, **(params_extra or {})})
     # sweeps are written for real (SweepWriter), to RAM when possible: fsync is not what we measure
     with tempfile.TemporaryDirectory(dir="/dev/shm" if os.path.isdir("/dev/shm") else None) as tmp:
         rec = SweepRecorder(SweepWriter(tmp, "bench"), segmenter, params)

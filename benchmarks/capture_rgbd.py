@@ -47,14 +47,16 @@ from automask_ros.core.camera import load_intrinsics  # noqa: E402
 from automask_ros.core.contact_sheet import write_contact_sheet  # noqa: E402
 from automask_ros.core.dataset import SweepWriter  # noqa: E402
 from automask_ros.core.depth import DepthFrame, read_depth  # noqa: E402
-from automask_ros.core.sweep import CaptureParams, SweepRecorder, build_segmenter  # noqa: E402
+from automask_ros.core.capture_params import CaptureParams, source_defaults  # noqa: E402
+from automask_ros.core.segment import make_segmenter  # noqa: E402
+from automask_ros.core.sweep import SweepRecorder  # noqa: E402
 from automask_ros.core.turntable import find_turntable  # noqa: E402
 
 DATA = ROOT.parent / "shared" / "data"
 UW = DATA / "uw_rgbd"
 RESULTS = ROOT / "benchmarks" / "results"
 SHEET = ROOT / "docs" / "capture_rgbd.png"
-FOLDER = {"min_change": 0.0, "loop_closure": False}  # a folder of stills: every frame is a view
+FOLDER = source_defaults("images")  # a folder of stills: every frame is a view, none known to be empty
 # The UW rig's ROI, set once by hand from the frames as a user would (never from the masks):
 RIG_ROI = {"turntable box": [0.3, 0.3, 0.7, 0.75],       # the turntable top and the space above it
            "column above centre": [0.4, 0.4, 0.6, 0.65]}  # where an object on the turntable stands
@@ -69,7 +71,7 @@ def run_sweep(frames, params: dict, use_depth: bool) -> list[dict]:
     p = CaptureParams.from_dict({**FOLDER, **params})
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
-        recorder = SweepRecorder(SweepWriter(tmp, "bench"), build_segmenter(p), p)
+        recorder = SweepRecorder(SweepWriter(tmp, "bench"), make_segmenter(p.segmenter, **p.segmenter_kwargs()), p)
         for name, rgb, depth, ref in frames:
             start = time.perf_counter()
             result = recorder.feed(rgb, source=name, depth=depth if use_depth else None)
@@ -151,7 +153,7 @@ def synthetic_rig(seeds: list[int], n_frames: int, sheet_items: list) -> dict:
             frames = list(render_rig(obj, n_frames=n_frames, size=(320, 240), seed=seed, empty_frames=2))
             p = CaptureParams.from_dict({**FOLDER, "contact_sheet": False})
             with tempfile.TemporaryDirectory() as tmp:
-                recorder = SweepRecorder(SweepWriter(tmp, obj), build_segmenter(p), p)
+                recorder = SweepRecorder(SweepWriter(tmp, obj), make_segmenter(p.segmenter, **p.segmenter_kwargs()), p)
                 scores = []
                 for f in frames:
                     depth = DepthFrame(f.sensor_depth, f.intrinsics) if mode == "depth" else None
@@ -190,7 +192,8 @@ def speed(repeats: int) -> dict:
         for mode in ("depth", "rgb"):
             p = CaptureParams.from_dict({**FOLDER, "contact_sheet": False})
             with tempfile.TemporaryDirectory() as tmp:
-                recorder = SweepRecorder(SweepWriter(tmp, "mug"), build_segmenter(p), p)
+                segmenter = make_segmenter(p.segmenter, **p.segmenter_kwargs())
+                recorder = SweepRecorder(SweepWriter(tmp, "mug"), segmenter, p)
                 for i, f in enumerate(frames):
                     depth = DepthFrame(f.sensor_depth, f.intrinsics) if mode == "depth" else None
                     start = time.perf_counter()

@@ -124,6 +124,9 @@ def test_rosbag2_mcap_image_and_compressed(tmp_path, capsys, rendered):
     (["--label", "x", "--images", "{src}", "--params", "{tmp}/bad.yaml"], "unknown capture parameter"),
     (["--label", "x", "--images", "{src}", "--params", "{tmp}/onnx.yaml"], "not found"),
     (["--label", "x", "--images", "{broken}"], "cannot read image"),
+    (["--label", "x", "--images", "{src}", "--set", "max_groth=2"], "unknown capture parameter(s) max_groth"),
+    (["--label", "x", "--images", "{src}", "--set", "max_growth"], "must be NAME=VALUE"),
+    (["--label", "x", "--images", "{src}", "--empty-frames", "-1"], "empty_frames=-1 is out of range"),
 ])
 def test_bad_input_is_one_clear_line(tmp_path, capsys, rendered, args, message):
     folder, _ = rendered
@@ -172,3 +175,17 @@ def test_dataset_validate_stats_merge(tmp_path, capsys, rendered):
     assert "different labels" in capsys.readouterr().err
     os.remove(Path(paths[0]) / "images" / "000003.png")
     assert main(["dataset", "validate", paths[0]]) == 1
+
+
+def test_flags_set_and_params_file_reach_the_sweep_in_that_order(tmp_path, capsys, rendered):
+    """Every capture parameter can be given: a flag wins over --set, --set over --params, --params
+    over the source's defaults; sweep.json records the values the sweep ran with."""
+    folder, _ = rendered
+    (tmp_path / "p.yaml").write_text("max_growth: 1.8\nstep_deg: 20\nempty_frames: 1\n")
+    rc, out, err = capture(capsys, "--label", "bottle", "--out", tmp_path / "d", "--images", folder / "images",
+                           "--segmenter", "background", "--params", tmp_path / "p.yaml", "--set", "step_deg=40",
+                           "--set", "roi=[0.0, 0.0, 1.0, 1.0]", "--set", "threshold=otsu", "--empty-frames", "2")
+    assert rc == 0, err
+    params = load_sweep(out.strip().splitlines()[-1]).meta["params"]
+    assert params["max_growth"] == 1.8 and params["step_deg"] == 40.0 and params["threshold"] == "otsu"
+    assert params["empty_frames"] == 2 and params["min_change"] == 0.0  # a flag; a folder's default

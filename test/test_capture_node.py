@@ -3,10 +3,11 @@ renderer, since no camera exists here) published frame by frame becomes a valid 
 requests get clear answers and the node keeps serving; a silent camera fails the sweep."""
 
 import uuid
+from pathlib import Path
 
 import pytest
 import rclpy
-from rclpy.parameter import Parameter
+from rclpy.parameter import Parameter, parameter_value_to_python
 from rclpy.parameter_client import AsyncParameterClient
 from rclpy.qos import qos_profile_sensor_data
 from sensor_msgs.msg import Image
@@ -98,3 +99,70 @@ def test_silent_camera_fails_the_sweep_with_a_clear_status(capture):
     r = call(capture, "start", StartSweep.Request(label="bottle"))
     assert r.success, "the node keeps serving after a failed sweep"
     assert call(capture, "stop", Trigger.Request()).success
+
+
+def test_record_workspace_saves_the_newest_frame(capture):
+    """~/record_workspace over DDS: refused while a sweep records (the object is in view), then the
+    newest camera frame is stored as <dataset_root>/workspace/NNNNNN.png and the path answered."""
+    from automask_ros.core.atomic import read_rgb
+    from automask_ros.core.workspace import workspace_images
+
+    client = capture["node"].create_client(Trigger, f"/{capture['name']}/record_workspace")
+    assert client.wait_for_service(timeout_sec=10)
+    capture["record_workspace"] = client
+    frame = next(render_sweep("mug", n_frames=2, size=(128, 96), seed=8, empty_frames=1)).rgb
+    r = call(capture, "start", StartSweep.Request(label="cup"))
+    assert r.success, r.message
+    refused = call(capture, "record_workspace", Trigger.Request())
+    assert not refused.success and "stop the sweep" in refused.message
+    assert call(capture, "stop", Trigger.Request()).success
+
+    root = capture["tmp"] / "data"
+    before = set(workspace_images([root]))
+    capture["camera"].publish(rgb_to_imgmsg(frame))
+    wait_status(capture, lambda s: s.state != "recording", 10)
+    answer = None
+    for _ in range(50):  # until the node has the frame published above (DDS delivery is async)
+        answer = call(capture, "record_workspace", Trigger.Request())
+        if answer.success and (read_rgb(answer.message) == frame).all():
+            break
+    assert answer.success, answer.message
+    path = Path(answer.message)
+    assert path.parent == root / "workspace" and path.suffix == ".png"
+    assert (read_rgb(path) == frame).all()
+    assert path.resolve() in set(workspace_images([root])) - before  # found by training
+
+
+def test_declared_parameters_are_the_dataclass_and_the_yaml(capture):
+    """One source: every CaptureParams/CleanupParams field is a parameter of the running node with
+    the field's description and range, its value is the field's default (unless the fixture set
+    it), and config/capture.yaml lists exactly these keys with these defaults."""
+    import yaml
+
+    from automask_ros.core.capture_params import CaptureParams
+
+    fields = CaptureParams.flat_fields()
+    defaults = CaptureParams().to_dict()
+    shipped = yaml.safe_load((Path(__file__).resolve().parents[1] / "config" / "capture.yaml").read_text())
+    assert shipped["capture_node"]["ros__parameters"] == defaults
+    params = AsyncParameterClient(capture["node"], capture["name"])
+    assert params.wait_for_services(timeout_sec=10)
+    names = [f.name for f in fields]
+    described = params.describe_parameters(names)
+    rclpy.spin_until_future_complete(capture["node"], described, timeout_sec=10)
+    got = params.get_parameters(names)
+    rclpy.spin_until_future_complete(capture["node"], got, timeout_sec=10)
+    set_by_fixture = {"dataset_root", "step_deg", "seg_threads", "negatives_before"}
+    assert {f.name for f in fields} >= set_by_fixture
+    for f, d, v in zip(fields, described.result().descriptors, got.result().values):
+        assert d.name == f.name and d.description == f.metadata["doc"], f.name
+        lo, hi = f.metadata["min"], f.metadata["max"]
+        ranges = list(d.integer_range) + list(d.floating_point_range)
+        if lo is None:
+            assert not ranges, f.name
+        else:
+            assert (ranges[0].from_value, ranges[0].to_value) == (lo, hi), f.name
+        if f.name not in set_by_fixture:
+            declared = parameter_value_to_python(v)
+            declared = list(declared) if isinstance(defaults[f.name], list) else declared
+            assert declared == defaults[f.name], f.name

@@ -1,30 +1,35 @@
-"""The sweep recorder never makes a caller wait for a frame in progress (issue 7).
+"""The capture node's sweep never makes a caller wait for a frame in progress (issue 7).
 
 The capture node's status timer and its stop_sweep service run on the same executor as every
 other service; the soak found them stalling 1-4 s behind a slow segmentation. Here a real U^2-Net-p
-segmenter is slowed down (as on a loaded CPU) while one thread feeds frames: status() and
-finish() from another thread answer at once, and the frame in progress is still stored and the
-sweep closed on disk right after it.
+segmenter is held inside a frame (as on a loaded CPU) while one thread feeds it through
+ros/sweep_session.py: status() and finish() from another thread answer while that frame is still
+held, and the frame in progress is still stored and the sweep closed on disk right after it.
 """
 
 from __future__ import annotations
 
 import threading
-import time
 
+from automask_ros.core.capture_params import CaptureParams
 from automask_ros.core.dataset import SweepWriter, load_sweep, validate_sweep
 from automask_ros.core.render import render_sweep
-from automask_ros.core.sweep import CaptureParams, SweepRecorder, build_segmenter
+from automask_ros.core.segment import make_segmenter
+from automask_ros.core.sweep import SweepRecorder
+from automask_ros.ros.sweep_session import SweepSession
 
 
-class Slow:
-    """A real segmenter that takes at least `delay` seconds per frame."""
+class Held:
+    """A real segmenter that, once armed, waits inside the frame until the test releases it."""
 
-    def __init__(self, inner, delay):
-        self.inner, self.delay = inner, delay
+    def __init__(self, inner):
+        self.inner = inner
+        self.armed, self.inside, self.release = False, threading.Event(), threading.Event()
 
     def __call__(self, rgb, depth=None):
-        time.sleep(self.delay)
+        if self.armed:
+            self.inside.set()
+            assert self.release.wait(60), "the test never released the frame"
         return self.inner(rgb, depth)
 
     def __getattr__(self, name):
@@ -32,30 +37,35 @@ class Slow:
 
 
 def test_status_and_finish_do_not_wait_for_the_frame_in_progress(tmp_path):
-    params = CaptureParams(segmenter="u2net", seg_threads=1, step_deg=30.0, negatives_before=0,
+    params = CaptureParams(segmenter="u2net", seg_threads=1, step_deg=30.0, negatives_before=0, empty_frames=0,
                            contact_sheet=False)
-    recorder = SweepRecorder(SweepWriter(tmp_path, "mug"), Slow(build_segmenter(params), 1.5), params)
+    segmenter = Held(make_segmenter(params.segmenter, **params.segmenter_kwargs()))
+    session = SweepSession(SweepRecorder(SweepWriter(tmp_path, "mug"), segmenter, params))
     frames = list(render_sweep("mug", n_frames=12, size=(160, 120), seed=3, empty_frames=0))
-    recorder.feed(frames[0].rgb, stamp=0.0, angle_deg=frames[0].angle_deg)
-    assert recorder.status()["seen"] == 1
-    worker = threading.Thread(target=recorder.feed, args=(frames[1].rgb,),
+    session.feed(frames[0].rgb, stamp=0.0, angle_deg=frames[0].angle_deg)
+    assert session.status()["seen"] == 1
+    segmenter.armed = True
+    worker = threading.Thread(target=session.feed, args=(frames[1].rgb,),
                               kwargs={"stamp": 1.0, "angle_deg": frames[1].angle_deg})
     worker.start()
-    time.sleep(0.3)  # the second frame is being segmented now
-    assert worker.is_alive()
-    t0 = time.perf_counter()
-    status = recorder.status()
-    closed = recorder.finish("finished", "stopped")
-    answer_s = time.perf_counter() - t0
-    assert answer_s < 0.2, f"status/finish waited {answer_s:.2f} s for the frame"
-    assert status["seen"] == 1 and status["state"] == "recording"  # the snapshot before this frame
-    assert closed["state"] == "finished"
-    worker.join(30)
-    assert recorder.status()["seen"] == 2
-    sweep = load_sweep(recorder.writer.path)
-    assert validate_sweep(recorder.writer.path) == []
+    assert segmenter.inside.wait(60)  # the second frame is being segmented now, and stays there
+    answers = {}
+    caller = threading.Thread(target=lambda: answers.update(status=session.status(),
+                                                            closed=session.finish("finished", "stopped")))
+    caller.start()
+    caller.join(30)  # while the frame is held: a caller that waited for it would still be blocked
+    assert not caller.is_alive(), "status()/finish() waited for the frame in progress"
+    assert worker.is_alive()  # the frame really was still in progress when they answered
+    segmenter.release.set()
+    worker.join(60)
+    assert answers["status"]["seen"] == 1 and answers["status"]["state"] == "recording"  # snapshot before it
+    assert answers["closed"]["state"] == "finished"
+    assert session.status()["seen"] == 2
+    path = session.recorder.writer.path
+    sweep = load_sweep(path)
+    assert validate_sweep(path) == []
     assert sweep.meta["state"] == "finished" and sweep.meta["message"] == "stopped"
-    assert len(sweep.images) == recorder.status()["kept"] + recorder.status()["negatives"]
+    assert len(sweep.images) == session.status()["kept"] + session.status()["negatives"]
     assert sweep.meta["frames_fed"] == 2  # closed after the in-flight frame, which counts
 
 

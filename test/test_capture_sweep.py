@@ -10,7 +10,8 @@ import yaml
 from automask_ros.core.dataset import DatasetError, SweepWriter, load_sweep, validate_sweep
 from automask_ros.core.render import render_sweep
 from automask_ros.core.segment import make_segmenter
-from automask_ros.core.sweep import CaptureParams, SweepRecorder, capture_yaml
+from automask_ros.core.capture_params import CaptureParams, capture_yaml
+from automask_ros.core.sweep import SweepRecorder
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -22,6 +23,7 @@ def sweep_frames():
 
 def recorder(tmp_path, **params):
     params.setdefault("negatives_before", 2)
+    params.setdefault("empty_frames", 0)  # a recording: nothing known to be empty, the recorder sees it
     return SweepRecorder(SweepWriter(tmp_path, "mug"), make_segmenter("background"), CaptureParams(**params))
 
 
@@ -122,7 +124,7 @@ def test_killed_capture_leaves_a_loadable_dataset(tmp_path, sweep_frames):
 
 def test_params_from_dict_and_capture_yaml():
     p = CaptureParams.from_dict({"step_deg": 10, "loop_closure": False, "roi": [0.1, 0.1, 0.9, 0.9]})
-    assert p.step_deg == 10.0 and p.cleanup_params().roi == (0.1, 0.1, 0.9, 0.9)
+    assert p.step_deg == 10.0 and p.cleanup.roi == [0.1, 0.1, 0.9, 0.9] and p.to_dict()["roi"] == p.cleanup.roi
     with pytest.raises(ValueError, match="unknown capture parameter.*step_degs"):
         CaptureParams.from_dict({"step_degs": 10})
     with pytest.raises(ValueError, match="must be a float"):
@@ -144,3 +146,56 @@ def test_bad_labels_and_unwritable_roots(tmp_path):
     blocker.write_text("not a folder")
     with pytest.raises(DatasetError, match="cannot create sweep folder"):
         SweepWriter(blocker, "mug")
+
+
+def test_empty_frames_are_negatives_without_being_segmented(tmp_path, sweep_frames):
+    """empty_frames (one default, in core): the first N frames are taken as the empty turntable,
+    whatever they show; the first is the background reference. Recorded files default to 0."""
+    from automask_ros.core.capture_params import source_defaults
+
+    assert CaptureParams().empty_frames == 1 and source_defaults("video")["empty_frames"] == 0
+    assert source_defaults("images") == {"empty_frames": 0, "min_change": 0.0, "loop_closure": False}
+    views = [f for f in sweep_frames if not f.is_empty]
+    rec = recorder(tmp_path, empty_frames=2, loop_closure=False)
+    statuses = [rec.feed(f.rgb).status for f in [sweep_frames[0], sweep_frames[1], *views[:3]]]
+    assert statuses == ["negative", "negative", "kept", "kept", "kept"]
+    rec = recorder(tmp_path / "object_first", empty_frames=1, loop_closure=False, negatives_before=2)
+    assert rec.feed(views[0].rgb).status == "negative"  # told it is empty: not segmented, not kept
+    assert rec.segmenter.has_reference                   # ... and it became the reference
+
+
+def test_one_segmenter_factory_builds_what_the_parameters_name(tmp_path):
+    from automask_ros.core.segment import CroppedSegmenter, FusedSegmenter, U2NetSegmenter, make_segmenter
+
+    def build(**kw):
+        p = CaptureParams.from_dict({"seg_threads": 1, **kw})
+        return make_segmenter(p.segmenter, **p.segmenter_kwargs())
+
+    auto = build()
+    assert isinstance(auto, FusedSegmenter) and isinstance(auto.fcn, U2NetSegmenter) and auto.depth is not None
+    cropped = build(segmenter="u2net", roi=[0.1, 0.2, 0.9, 1.0])
+    assert isinstance(cropped, CroppedSegmenter) and cropped.roi == [0.1, 0.2, 0.9, 1.0]
+    assert isinstance(build(segmenter="u2net"), U2NetSegmenter)  # the whole frame: nothing to crop
+    assert build(segmenter="background", bg_threshold=40.0).threshold == 40.0
+    assert build(segmenter="depth", min_height_m=0.01).describe()["name"] == "depth"
+    with pytest.raises(ValueError, match="unknown segmenter 'magic'"):
+        CaptureParams.from_dict({"segmenter": "magic"})
+
+
+def test_clean_up_fields_are_referenced_not_copied():
+    """CaptureParams holds CleanupParams: its clean-up values are the clean-up's own defaults,
+    ranges and descriptions, set through the same flat names as every other parameter."""
+    from dataclasses import fields
+
+    from automask_ros.core.cleanup import CleanupParams
+
+    p = CaptureParams.from_dict({"max_growth": 1.5, "grabcut_iters": 0})
+    assert isinstance(p.cleanup, CleanupParams) and p.cleanup.max_growth == 1.5 and p.cleanup.grabcut_iters == 0
+    assert CaptureParams().cleanup == CleanupParams() and CleanupParams().max_growth == 1.3
+    own = {f.name for f in fields(CaptureParams)}
+    assert not own & {f.name for f in fields(CleanupParams)}  # no field declared twice
+    assert [f.name for f in CaptureParams.flat_fields()] == list(CaptureParams().to_dict())
+    with pytest.raises(ValueError, match="max_growth=0.5 is out of range: use 1.0 .. 100.0"):
+        CaptureParams.from_dict({"max_growth": 0.5})
+    with pytest.raises(ValueError, match="threshold='high'"):
+        CaptureParams.from_dict({"threshold": "high"})

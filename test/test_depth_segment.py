@@ -18,7 +18,8 @@ from automask_ros.core.depth_noise import structured_light
 from automask_ros.core.depth_segment import DepthSegmenter
 from automask_ros.core.plane import PlaneError
 from automask_ros.core.segment import SegmenterError
-from automask_ros.core.sweep import CaptureParams, build_segmenter
+from automask_ros.core.capture_params import CaptureParams
+from automask_ros.core.segment import make_segmenter
 from automask_ros.core.turntable import find_turntable
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
@@ -95,7 +96,7 @@ def test_empty_turntable_reference_then_object_off_centre():
 
 def test_auto_uses_depth_when_given_and_colour_alone_when_not():
     rgb, depth, truth = scene(seed=3)
-    auto = build_segmenter(CaptureParams.from_dict({}))
+    auto = make_segmenter("auto", **CaptureParams().segmenter_kwargs())
     assert iou(auto(rgb, DepthFrame(depth, INTR)) > 0.5, truth) > 0.85
     assert auto.describe()["depth"]["turntable"]["radius_m"] == pytest.approx(0.15, abs=0.03)
     colour_only = auto(rgb)  # the FCN alone: runs, gives a probability map of the frame's size
@@ -138,7 +139,8 @@ def test_recorder_with_depth_rejects_a_bad_depth_frame_and_keeps_going(tmp_path)
     from automask_ros.core.sweep import SweepRecorder
 
     params = CaptureParams.from_dict({"min_change": 0.0, "loop_closure": False, "contact_sheet": False})
-    recorder = SweepRecorder(SweepWriter(tmp_path, "ball"), build_segmenter(params), params)
+    segmenter = make_segmenter(params.segmenter, **params.segmenter_kwargs())
+    recorder = SweepRecorder(SweepWriter(tmp_path, "ball"), segmenter, params)
     rgb0, depth0, _ = scene(with_ball=False, seed=4)
     assert recorder.feed(rgb0, depth=DepthFrame(depth0, INTR), empty=True).status == "negative"
     rgb, depth, truth = scene(seed=5)

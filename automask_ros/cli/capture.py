@@ -6,6 +6,10 @@
     automask capture --label apple --out data --images rgbd/ --depth rgbd/ --intrinsics camera.yaml
     automask capture --label apple --out data --bag run.mcap --topic /camera/color/image_raw \
         --depth-topic /camera/aligned_depth_to_color/image_raw --camera-info-topic /camera/color/camera_info
+    automask capture --workspace --out data --video empty_workspace.mp4
+
+--workspace stores the frames (of the workspace without the object, thinned evenly to at most 50)
+as copy-paste backgrounds for training in OUT/workspace/ instead of recording a sweep.
 
 A folder of stills keeps every frame as a view (quality gates still apply); videos and bags thin
 near-duplicate views (--thin does that for a folder too). Files that are another frame's depth,
@@ -25,7 +29,7 @@ from pathlib import Path
 def add_parser(subparsers) -> argparse.ArgumentParser:
     p = subparsers.add_parser("capture", help="turn a turntable sweep into a COCO mask dataset",
                               description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--label", required=True, help="object name, e.g. red_mug (no '/' or '..')")
+    p.add_argument("--label", help="object name, e.g. red_mug (no '/' or '..'); required unless --workspace")
     p.add_argument("--out", required=True, type=Path, help="dataset root: the sweep goes to OUT/LABEL/SWEEP_ID")
     src = p.add_argument_group("source (exactly one)")
     src.add_argument("--images", type=Path, help="folder of frames (natural sort order)")
@@ -48,17 +52,53 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     rgbd.add_argument("--camera-info-topic", help="CameraInfo topic in --bag (or give --intrinsics)")
     rgbd.add_argument("--sync-tolerance", type=float, default=0.05, metavar="S",
                       help="bag: pair colour and depth stamped at most this far apart (default 0.05 s)")
-    p.add_argument("--segmenter", help="auto (default), u2net, torchvision, background or fused")
     p.add_argument("--params", type=Path, help="YAML of capture parameters (see config/capture.yaml)")
-    p.add_argument("--step-deg", type=float, help="degrees between kept views when the angle is known")
-    p.add_argument("--turntable-period", type=float, metavar="S",
-                   help="seconds per revolution (video/bag): infers the angle from time")
-    p.add_argument("--empty-frames", type=int, default=0, metavar="N",
-                   help="the first N frames show the empty turntable (negatives + background reference)")
-    p.add_argument("--max-frames", type=int, help="stop after this many kept frames")
+    p.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
+                   help="any capture parameter of config/capture.yaml, e.g. --set max_growth=1.5 "
+                        "--set roi=[0.2,0.1,0.8,1.0] (value read as YAML; wins over --params)")
+    add_param_flags(p)
     p.add_argument("--sweep-id", help="sweep folder name (default: a timestamp)")
+    p.add_argument("--workspace", action="store_true",
+                   help="store the source's frames (the workspace without the object) as training backgrounds "
+                        "in OUT/workspace/, evenly thinned to at most 50, instead of recording a sweep")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     return p
+
+
+# capture parameters that have a flag of their own (any other: --params FILE); their help, type and
+# range come from core/capture_params.py
+PARAM_FLAGS = {"segmenter": ("--segmenter", "NAME"), "step_deg": ("--step-deg", "D"),
+               "turntable_period_s": ("--turntable-period", "S"), "empty_frames": ("--empty-frames", "N"),
+               "max_frames": ("--max-frames", "N")}
+
+
+def add_param_flags(p: argparse.ArgumentParser) -> None:
+    from ..core.capture_params import CaptureParams, source_defaults
+
+    fields = {f.name: f for f in CaptureParams.flat_fields()}
+    recorded = source_defaults("video")
+    for name, (flag, metavar) in PARAM_FLAGS.items():
+        f = fields[name]
+        default = recorded.get(name, f.default)
+        span = "" if f.metadata["min"] is None else f"; {f.metadata['min']} .. {f.metadata['max']}"
+        p.add_argument(flag, dest=name, type=type(f.default), metavar=metavar,
+                       help=f"{f.metadata['doc']} (default {default}{span})")
+
+
+def parse_sets(items: list[str]) -> dict:
+    """--set NAME=VALUE pairs as a dict (values read as YAML: numbers, true/false, lists)."""
+    import yaml
+
+    out = {}
+    for item in items:
+        name, sep, text = item.partition("=")
+        if not sep or not name.strip():
+            raise ValueError(f"--set {item!r} must be NAME=VALUE, e.g. --set step_deg=10")
+        try:
+            out[name.strip()] = yaml.safe_load(text) if text.strip() else ""
+        except yaml.YAMLError:
+            raise ValueError(f"--set {item!r}: the value is not valid YAML") from None
+    return out
 
 
 def load_params(path: Path | None) -> dict:
@@ -80,30 +120,43 @@ def load_params(path: Path | None) -> dict:
     return data
 
 
+def store_workspace(args) -> int:
+    """--workspace: the source's colour frames become OUT/workspace/NNNNNN.png."""
+    from ..core.sources import open_source
+    from ..core.workspace import MAX_WORKSPACE_FRAMES, WORKSPACE_DIR, record_workspace
+
+    source = open_source(images=args.images, glob=args.glob, video=args.video, bag=args.bag, topic=args.topic)
+    paths = record_workspace(args.out, (frame.rgb for frame in source))
+    if not paths:
+        raise ValueError("the source has no frames: nothing stored as workspace")
+    print(f"workspace: {len(paths)} frames stored (at most {MAX_WORKSPACE_FRAMES}, spread over the source)")
+    print(Path(args.out) / WORKSPACE_DIR)
+    return 0
+
+
 def run(args) -> int:
     from tqdm import tqdm
+
+    if args.workspace:
+        return store_workspace(args)
+    if not args.label:
+        raise ValueError("--label is required to record a sweep (or give --workspace to store backgrounds)")
 
     from ..core.camera import IntrinsicsError, load_intrinsics
     from ..core.dataset import SweepWriter
     from ..core.rgbd_input import attach_depth
-    from ..core.sources import frame_selection_defaults, open_source
-    from ..core.sweep import CaptureParams, SweepRecorder, build_segmenter
+    from ..core.capture_params import CaptureParams, source_defaults
+    from ..core.segment import make_segmenter
+    from ..core.sources import open_source
+    from ..core.sweep import SweepRecorder
 
-    raw = load_params(args.params)
-    if args.segmenter:
-        raw["segmenter"] = args.segmenter
-    if args.step_deg is not None:
-        raw["step_deg"] = args.step_deg
-    if args.turntable_period is not None:
-        raw["turntable_period_s"] = args.turntable_period
-    if args.max_frames is not None:
-        raw["max_frames"] = args.max_frames
+    raw = load_params(args.params)  # flags win over --set, --set over the file, the file over the source's defaults
+    raw.update(parse_sets(args.set))
+    raw.update({name: getattr(args, name) for name in PARAM_FLAGS if getattr(args, name) is not None})
     kind = "images" if args.images else "video" if args.video else "bag"
-    for key, value in frame_selection_defaults(kind, args.thin).items():
+    for key, value in source_defaults(kind, args.thin).items():
         raw.setdefault(key, value)
     raw["dataset_root"] = str(args.out)
-    if args.empty_frames < 0:
-        raise ValueError("--empty-frames must be >= 0")
     params = CaptureParams.from_dict(raw)
     source = open_source(images=args.images, glob=args.glob, video=args.video, bag=args.bag, topic=args.topic,
                          depth=args.depth, depth_topic=args.depth_topic, camera_info_topic=args.camera_info_topic,
@@ -115,7 +168,7 @@ def run(args) -> int:
     if not args.quiet and getattr(source, "companions", None):
         print(f"{len(source.companions)} depth/mask companion files are not frames "
               f"(e.g. {source.companions[0].name})", file=sys.stderr)
-    segmenter = build_segmenter(params)
+    segmenter = make_segmenter(params.segmenter, **params.segmenter_kwargs())
     writer = SweepWriter(args.out, args.label, sweep_id=args.sweep_id, params=params.to_dict())
     recorder = SweepRecorder(writer, segmenter, params)
     writer.meta["source"] = {"images": str(args.images) if args.images else None, "glob": args.glob,
@@ -126,12 +179,11 @@ def run(args) -> int:
         writer.meta["intrinsics"] = intrinsics.to_dict()
     bar = tqdm(total=len(source) or None, unit="frame", disable=args.quiet, file=sys.stderr)
     try:
-        for i, frame in enumerate(source):
+        for frame in source:
             depth, problem = attach_depth(frame.depth, frame.rgb.shape[:2], intrinsics)
             if (problem or frame.depth_problem) and not args.quiet:
                 bar.write(f"no depth for {frame.source}: {problem or frame.depth_problem}", file=sys.stderr)
-            result = recorder.feed(frame.rgb, frame.stamp, source=frame.source,
-                                   empty=True if i < args.empty_frames else None, depth=depth)
+            result = recorder.feed(frame.rgb, frame.stamp, source=frame.source, depth=depth)
             bar.update(1)
             s = recorder.status()
             bar.set_postfix(kept=s["kept"], rej=s["rejected"], neg=s["negatives"], refresh=False)

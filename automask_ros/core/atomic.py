@@ -11,8 +11,10 @@ import cv2
 import numpy as np
 
 
-def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
-    """Write to a temporary file in the same folder, fsync it, then os.replace it into place."""
+def atomic_write_bytes(path: str | os.PathLike, data: bytes, *, replace: bool = True) -> Path:
+    """Write to a temporary file in the same folder, fsync it, then os.replace it into place.
+    replace=False never overwrites: the file is linked into place, FileExistsError if one is there
+    (two writers picking the same numbered name cannot clobber each other)."""
     path = Path(path)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
@@ -20,7 +22,11 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
-        os.replace(tmp, path)
+        if replace:
+            os.replace(tmp, path)
+        else:
+            os.link(tmp, path)
+            os.unlink(tmp)
     except BaseException:
         try:
             os.unlink(tmp)
@@ -34,7 +40,7 @@ def atomic_write_json(path: str | os.PathLike, obj) -> Path:
     return atomic_write_bytes(path, json.dumps(obj, indent=1).encode("utf-8"))
 
 
-def atomic_write_image(path: str | os.PathLike, image: np.ndarray) -> Path:
+def atomic_write_image(path: str | os.PathLike, image: np.ndarray, *, replace: bool = True) -> Path:
     """Write an RGB (HxWx3) or single-channel image; the format follows the file suffix."""
     path = Path(path)
     if image.ndim == 3:
@@ -42,7 +48,7 @@ def atomic_write_image(path: str | os.PathLike, image: np.ndarray) -> Path:
     ok, buf = cv2.imencode(path.suffix or ".png", image)
     if not ok:
         raise OSError(f"could not encode image for {path}")
-    return atomic_write_bytes(path, buf.tobytes())
+    return atomic_write_bytes(path, buf.tobytes(), replace=replace)
 
 
 def read_rgb(path: str | os.PathLike) -> np.ndarray:

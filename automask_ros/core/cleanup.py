@@ -25,44 +25,74 @@ Steps, each there for a failure seen on real sweeps:
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 
 import cv2
 import numpy as np
 
+from .param_spec import check_ranges, coerce, param
+
 
 @dataclass
 class CleanupParams:
-    threshold: str = "0.5"         # a fixed probability, or "otsu" (clamped to otsu_min..otsu_max)
-    otsu_min: float = 0.15         # Otsu's threshold is clamped to [otsu_min, otsu_max]
-    otsu_max: float = 0.6
-    low_ratio: float = 0.5         # hysteresis: grow into pixels >= low_ratio * threshold (1 = off)
-    grabcut_iters: int = 3         # colour refinement iterations; 0 = off
-    grabcut_sure: float = 0.8      # probability above which a pixel is surely object
-    grabcut_max_side: int = 320    # GrabCut runs at most at this size (long side), for speed
-    consistent_iou: float = 0.9    # FCN mask this close (IoU) to the previous mask is trusted as is;
-                                   # GrabCut repairs only frames that disagree with their neighbour
-    prior_erode: float = 0.03      # the previous mask, shrunk by this fraction of the short side,
-                                   # is a "probably object" prior (shrinking stops drift)
-    max_growth: float = 2.0        # refinement may not grow the mask beyond this x max(FCN, prior)
-    open_px: int = -1              # opening kernel size in px; -1 = auto (1% of the short side)
-    close_px: int = -1             # closing kernel size in px; -1 = auto (2% of the short side)
-    min_component_frac: float = 0.0005  # components below this image fraction are noise
-    keep_ratio: float = 0.15       # also keep pieces >= keep_ratio x the main one that are near it
-    near_frac: float = 0.03        # "near" = within this fraction of the short side
-    fill_holes: bool = True
-    hole_keep_min_frac: float = 0.002  # holes smaller than this fraction of the object are filled
-    hole_colour_tol: float = 18.0  # Lab distance under which a hole matches the outside background
-    roi: tuple | None = None       # turntable region (x0, y0, x1, y1) as fractions; None = frame
+    """Clean-up settings; each field's default, range and description live here once (the capture
+    node declares them as ROS parameters, config/capture.yaml lists them)."""
+
+    threshold: str = param("0.5", "probability threshold: a fixed value, or otsu")
+    otsu_min: float = param(0.15, "Otsu threshold lower clamp", 0.0, 1.0)
+    otsu_max: float = param(0.6, "Otsu threshold upper clamp", 0.0, 1.0)
+    low_ratio: float = param(0.5, "hysteresis: grow into pixels above low_ratio x threshold (1 = off)", 0.0, 1.0)
+    consistent_iou: float = param(0.9, "FCN masks this close (IoU) to the previous mask are trusted; others are "
+                                  "repaired by GrabCut seeded with the previous mask", 0.0, 1.0)
+    grabcut_iters: int = param(3, "GrabCut colour refinement iterations (0 = off)", 0, 50)
+    grabcut_sure: float = param(0.8, "probability above which a pixel seeds GrabCut as surely object", 0.0, 1.0)
+    grabcut_max_side: int = param(320, "GrabCut works at most at this size (long side)", 16, 8192)
+    prior_erode: float = param(0.03, "previous mask shrunk by this fraction of the short side is the prior "
+                               "(shrinking stops drift)", 0.0, 1.0)
+    max_growth: float = param(1.3, "GrabCut may not grow the mask beyond this x max(FCN mask, prior)", 1.0, 100.0)
+    open_px: int = param(-1, "opening kernel (px); -1 = 1% of the short side", -1, 1000)
+    close_px: int = param(-1, "closing kernel (px); -1 = 2% of the short side", -1, 1000)
+    min_component_frac: float = param(0.0005, "blobs below this fraction of the frame are noise", 0.0, 1.0)
+    keep_ratio: float = param(0.15, "also keep blobs at least this x the main blob that lie near it", 0.0, 1.0)
+    near_frac: float = param(0.03, "'near' = within this fraction of the short side", 0.0, 1.0)
+    fill_holes: bool = param(True, "fill enclosed holes unless they look like background seen through")
+    hole_keep_min_frac: float = param(0.002, "holes smaller than this fraction of the object are always filled",
+                                      0.0, 1.0)
+    hole_colour_tol: float = param(18.0, "Lab distance under which a hole matches the outside background",
+                                   0.0, 500.0)
+    roi: list = param([0.0, 0.0, 1.0, 1.0], "turntable region [x0, y0, x1, y1] as fractions of the frame: "
+                      "without depth the FCN looks only here, and clean-up keeps the blob inside it")
 
     @classmethod
     def from_dict(cls, d: dict | None) -> "CleanupParams":
+        """Build from a plain dict; unknown keys, bad types and out-of-range values are errors."""
         d = dict(d or {})
-        names = set(cls.__dataclass_fields__)
-        unknown = sorted(set(d) - names)
+        defaults = cls()
+        unknown = sorted(set(d) - {f.name for f in fields(cls)})
         if unknown:
-            raise ValueError(f"unknown clean-up parameter(s) {', '.join(unknown)}: known are {', '.join(sorted(names))}")
-        return cls(**d)
+            raise ValueError(f"unknown clean-up parameter(s) {', '.join(unknown)}: known are "
+                             f"{', '.join(f.name for f in fields(cls))}")
+        p = cls(**{k: coerce(k, v, getattr(defaults, k), "clean-up parameter") for k, v in d.items()})
+        p.validate()
+        return p
+
+    def validate(self) -> None:
+        check_ranges(self, "clean-up parameter")
+        if str(self.threshold).lower() != "otsu":
+            try:
+                float(self.threshold)
+            except ValueError:
+                raise ValueError(f"threshold={self.threshold!r} must be 'otsu' or a number in 0..1") from None
+        if self.roi:
+            if len(self.roi) != 4:
+                raise ValueError(f"roi={list(self.roi)} must be [x0, y0, x1, y1] fractions")
+            _roi_box((10, 10), self.roi)
+
+    def roi_or_none(self) -> list | None:
+        """The ROI, or None when it is the whole frame (nothing to crop)."""
+        if not self.roi or [float(v) for v in self.roi] == [0.0, 0.0, 1.0, 1.0]:
+            return None
+        return [float(v) for v in self.roi]
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -140,7 +170,7 @@ def grabcut_refine(rgb: np.ndarray, prob: np.ndarray, binary: np.ndarray, p: Cle
 
 def _roi_box(shape, roi) -> tuple[int, int, int, int]:
     h, w = shape
-    if roi is None:
+    if not roi:  # None or empty: the whole frame
         return 0, 0, w, h
     x0, y0, x1, y1 = (float(v) for v in roi)
     if not (0 <= x0 < x1 <= 1 and 0 <= y0 < y1 <= 1):

@@ -63,3 +63,25 @@ def render_contact_sheet(items: list[dict], title: str = "", columns: int = 10) 
 
 def write_contact_sheet(path: str | Path, items: list[dict], title: str = "", columns: int = 10) -> Path:
     return atomic_write_image(path, render_contact_sheet(items, title, columns))
+
+
+def sheet_item(rgb: np.ndarray, mask: np.ndarray | None, status: str, caption: str) -> dict:
+    """One contact-sheet entry: the frame and its mask shrunk to a TILE-sized thumbnail."""
+    h, w = rgb.shape[:2]
+    s = float(TILE) / max(h, w)
+    size = (max(1, round(w * s)), max(1, round(h * s)))
+    return {"rgb": cv2.resize(rgb, size, interpolation=cv2.INTER_AREA), "status": status, "caption": caption,
+            "mask": None if mask is None else cv2.resize(mask.astype(np.uint8), size,
+                                                         interpolation=cv2.INTER_NEAREST) > 0}
+
+
+class SheetThumbnails:
+    """The thumbnails a sweep collects for its contact sheet (at most `limit`, so memory stays bounded)."""
+
+    def __init__(self, limit: int = 400):
+        self.items: list[dict] = []
+        self.limit = limit
+
+    def add(self, rgb: np.ndarray, mask: np.ndarray | None, status: str, caption: str) -> None:
+        if len(self.items) < self.limit:
+            self.items.append(sheet_item(rgb, mask, status, caption))

@@ -27,7 +27,7 @@ VOC_CLASSES = ("__background__", "aeroplane", "bicycle", "bird", "boat", "bottle
                "pottedplant", "sheep", "sofa", "train", "tvmonitor")
 TORCHVISION_ARCHS = ("fcn_resnet50", "fcn_resnet101", "deeplabv3_resnet50", "deeplabv3_resnet101",
                      "deeplabv3_mobilenet_v3_large", "lraspp_mobilenet_v3_large")
-SEGMENTERS = ("u2net", "torchvision", "background", "fused", "depth")
+SEGMENTERS = ("auto", "u2net", "torchvision", "background", "depth", "fused", "fused-torchvision")
 FCN_WEIGHT = 0.2  # fused: background difference dominates, the FCN breaks ties (see docs/capture.md)
 DEPTH_WEIGHT = 1.0  # fused with depth: geometry's colour-refined verdict in the object's edge band
 _MEAN = np.array([0.485, 0.456, 0.406], np.float32)
@@ -439,23 +439,25 @@ def fuse(p_fcn: np.ndarray, p_bg: np.ndarray, fcn_weight: float = FCN_WEIGHT) ->
 
 
 def make_segmenter(name: str = "u2net", **params) -> Segmenter:
-    """Build a backend by name. Parameters are the backend's keywords; `fused` takes `fcn`
-    (a backend name, default u2net), `fcn_params`, `background_params`, `fcn_weight`, `roi` and
-    `depth_params` (a dict, or None for no depth evidence)."""
+    """The one segmenter factory: a backend by name, with the backend's keywords
+    (CaptureParams.segmenter_kwargs() gives them for a capture). u2net and torchvision take `roi`
+    (look only at that part of the frame). `fused` takes `fcn` (a backend name, default u2net),
+    `fcn_params`, `background_params`, `fcn_weight`, `roi` and `depth_params` (a dict, or None for
+    no depth evidence); `auto` is fused with u2net, `fused-torchvision` fused with torchvision."""
     name = str(name).lower()
-    if name == "u2net":
-        return U2NetSegmenter(**params)
-    if name == "torchvision":
-        return TorchvisionSegmenter(**params)
+    if name in ("u2net", "torchvision"):
+        roi = params.pop("roi", None)
+        seg = U2NetSegmenter(**params) if name == "u2net" else TorchvisionSegmenter(**params)
+        return seg if roi is None else CroppedSegmenter(seg, roi)
     if name == "background":
         return BackgroundSegmenter(**params)
     if name == "depth":
         from .depth_segment import DepthSegmenter
 
         return DepthSegmenter(**params)
-    if name == "fused":
-        fcn_name = params.pop("fcn", "u2net")
-        if fcn_name in ("fused", "background"):
+    if name in ("fused", "auto", "fused-torchvision"):
+        fcn_name = params.pop("fcn", "torchvision" if name == "fused-torchvision" else "u2net")
+        if fcn_name not in ("u2net", "torchvision"):
             raise SegmenterError("fused needs an FCN backend: fcn='u2net' or 'torchvision'")
         fcn = make_segmenter(fcn_name, **dict(params.pop("fcn_params", {}) or {}))
         bg = BackgroundSegmenter(**dict(params.pop("background_params", {}) or {}))

@@ -38,16 +38,6 @@ class Frame:
     depth_problem: str = ""           # why a source with depth has none for this frame
 
 
-def frame_selection_defaults(kind: str, thin: bool = False) -> dict:
-    """Capture parameters a source kind implies unless the user sets them. A folder of stills is a
-    set of chosen views: keep every frame (no appearance thinning, no loop closure; the quality
-    gates still apply). Videos and bags are streams: thin near-duplicates. thin=True treats a
-    folder like a stream."""
-    if kind == "images" and not thin:
-        return {"min_change": 0.0, "loop_closure": False}
-    return {}
-
-
 def companion_stems(stem: str) -> set[str]:
     """Stems of the frame that a file named `stem` would belong to (`f_depth` -> `f`, `segmask_3`
     -> `color_3`); empty for a name that is no companion."""

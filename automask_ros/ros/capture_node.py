@@ -1,6 +1,8 @@
 """Capture node: records turntable sweeps from a camera topic into COCO mask datasets.
 
-~/start_sweep (StartSweep) and ~/stop_sweep (Trigger) control it; ~/status (SweepStatus) reports
+~/start_sweep (StartSweep) and ~/stop_sweep (Trigger) control it; ~/record_workspace (Trigger)
+stores the newest frame, taken with the object off the turntable, as a training background
+(core/workspace.py); ~/status (SweepStatus) reports
 at status_rate_hz; ~/mask_preview shows the cleaned mask (only when someone subscribes), while
 idle too, so a user can aim the camera. The turntable angle comes from a stamped JointState or a
 Float64 in degrees (core/turntable_angle.py). Optional `depth` (aligned, 16UC1 mm or 32FC1 m) and
@@ -8,7 +10,8 @@ Float64 in degrees (core/turntable_angle.py). Optional `depth` (aligned, 16UC1 m
 recorded colour-only and the reason is logged once per period; a camera that sends no depth works
 colour-only as before.
 Segmentation runs in a worker thread on the newest frame, so a slow FCN drops frames instead of
-queueing them or blocking a service call. The recording itself is core/sweep.py.
+queueing them or blocking a service call (ros/sweep_session.py). The recording itself is
+core/sweep.py; every capture parameter is declared once in core/capture_params.py.
 """
 
 from __future__ import annotations
@@ -31,19 +34,22 @@ from automask_ros.core.dataset import DatasetError, SweepWriter
 from automask_ros.core.latest import LatestWorker
 from automask_ros.core.overlay import draw_mask_preview
 from automask_ros.core.rgbd_input import RgbdInput
-from automask_ros.core.sweep import CaptureParams, SweepRecorder, build_segmenter, preview_mask
+from automask_ros.core.capture_params import CaptureParams
+from automask_ros.core.segment import make_segmenter
+from automask_ros.core.sweep import SweepRecorder, preview_mask
 from automask_ros.core.throttle import KeyedThrottle, reason_kind
 from automask_ros.core.turntable_angle import TurntableAngle
+from automask_ros.core.workspace import save_workspace_frame
 from automask_ros.ros.camera_input import TRANSPORT_PARAM, frame_to_rgb, subscribe_camera
 from automask_ros.ros.image_conversion import imgmsg_to_depth_m, rgb_to_imgmsg
 from automask_ros.ros.params import Param, declare, values
 from automask_ros.ros.spin import spin_node
+from automask_ros.ros.sweep_session import SweepSession
 
 CAPTURE_PARAMS = [
     Param(f.name, f.default if f.default is not dataclasses.MISSING else f.default_factory(),
-          f.metadata.get("doc", f.name), f.metadata.get("min"), f.metadata.get("max"),
-          string_list=f.name == "torchvision_classes")
-    for f in dataclasses.fields(CaptureParams)
+          f.metadata["doc"], f.metadata["min"], f.metadata["max"], string_list=f.name == "torchvision_classes")
+    for f in CaptureParams.flat_fields()
 ]
 NODE_PARAMS = [
     Param("status_rate_hz", 2.0, "SweepStatus publishing rate while a node runs", 0.1, 100.0),
@@ -54,8 +60,6 @@ NODE_PARAMS = [
     Param("angle_tolerance_s", 0.1, "a frame takes the turntable_joint_states reading nearest its stamp "
           "within this many seconds", 0.001, 10.0),
     TRANSPORT_PARAM,
-    Param("empty_frames", 1, "the first N frames of a sweep show the empty turntable (negatives and "
-          "background reference): start each sweep before putting the object on", 0, 1000),
     Param("sync_tolerance_s", 0.05, "pair a colour frame with the depth frame nearest in stamp, at most "
           "this far apart (read at each start_sweep)", 0.0, 1.0),
     Param("intrinsics_file", "", "camera intrinsics file (JSON/YAML fx, fy, cx, cy or camera_info YAML) "
@@ -71,11 +75,11 @@ class CaptureNode(Node):
         declare(self, PARAMS)
         self.p = values(self, PARAMS)
         CaptureParams.from_dict(self._capture_params())  # refuse bad YAML at start-up, not mid-sweep
-        self.recorder: SweepRecorder | None = None
+        self.recorder: SweepSession | None = None
         self.label = ""
-        self._empty_left = 0
         self._lock = threading.Lock()
         self._last_frame = 0.0
+        self._newest_image: Image | None = None  # for ~/record_workspace
         self.angles = TurntableAngle(self.p["turntable_joint"], self.p["angle_tolerance_s"],
                                      self.p["angle_max_age_s"])
         self._preview: tuple[dict, object] | None = None  # (params, segmenter) for the idle preview
@@ -93,6 +97,7 @@ class CaptureNode(Node):
         self.create_subscription(JointState, "turntable_joint_states", self._on_joint_state, 10)
         self.create_service(StartSweep, "~/start_sweep", self._start)
         self.create_service(Trigger, "~/stop_sweep", self._stop)
+        self.create_service(Trigger, "~/record_workspace", self._record_workspace)
         self.add_on_set_parameters_callback(self._check_params)
         self.add_post_set_parameters_callback(self._on_params_set)
         self.status_timer = self.create_timer(1.0 / self.p["status_rate_hz"], self._publish_status)
@@ -136,14 +141,14 @@ class CaptureNode(Node):
                 self.rgbd.configure(self.p["sync_tolerance_s"], intrinsics)
                 root = request.dataset_root or params.dataset_root
                 writer = SweepWriter(root, request.label, params=params.to_dict())
-                self.recorder = SweepRecorder(writer, build_segmenter(params), params)
+                segmenter = make_segmenter(params.segmenter, **params.segmenter_kwargs())
+                self.recorder = SweepSession(SweepRecorder(writer, segmenter, params))
             except (DatasetError, ValueError, FileNotFoundError, OSError) as exc:
                 response.success, response.message = False, str(exc)
                 self.get_logger().error(f"start_sweep refused: {exc}")
                 return response
             self.label = writer.label
             self._last_frame = time.monotonic()
-            self._empty_left = self.p["empty_frames"]
             response.success, response.sweep_path = True, str(writer.path)
             response.message = f"recording {writer.label} into {writer.path}"
             self.get_logger().info(response.message)
@@ -161,6 +166,28 @@ class CaptureNode(Node):
         response.message = f"stopped: {status['kept']} frames kept in {status['path']}"
         self.get_logger().info(response.message)
         self._publish_status()
+        return response
+
+    def _record_workspace(self, request, response):
+        """Save the newest colour frame under <dataset_root>/workspace/ (one PNG: answers at once)."""
+        msg = self._newest_image
+        recorder = self.recorder
+        if recorder is not None and recorder.state == "recording":
+            response.success = False
+            response.message = ("a sweep is recording, so the object is in view: stop the sweep and take the "
+                                "object off the turntable, then record the workspace")
+        elif msg is None:
+            response.success = False
+            response.message = "no colour frame received yet: check that the camera publishes on the image topic"
+        else:
+            try:
+                path = save_workspace_frame(self.p["dataset_root"], frame_to_rgb(msg))
+                response.success, response.message = True, str(path)
+                self.get_logger().info(f"workspace frame saved: {path}")
+            except (OSError, ValueError) as exc:
+                response.success, response.message = False, str(exc)
+        if not response.success:
+            self.get_logger().warning(f"record_workspace refused: {response.message}")
         return response
 
     # --- frames -----------------------------------------------------------------------------
@@ -182,6 +209,7 @@ class CaptureNode(Node):
 
     def _on_image(self, msg: Image) -> None:
         self._last_frame = time.monotonic()
+        self._newest_image = msg
         recorder = self.recorder
         if recorder is not None and recorder.state == "recording":
             self.worker.submit(msg)
@@ -208,9 +236,7 @@ class CaptureNode(Node):
         depth, problem = self.rgbd.depth_for(rgb.shape[:2], stamp, wait_s=self.rgbd.pairer.tolerance_s)
         if problem and self._depth_problems.due(reason_kind(problem)):
             self.get_logger().warning(f"frame recorded without depth: {problem}")
-        empty = self._empty_left > 0
-        self._empty_left -= empty
-        result = recorder.feed(rgb, stamp=stamp, angle_deg=angle, source=stamp, empty=empty or None, depth=depth)
+        result = recorder.feed(rgb, stamp=stamp, angle_deg=angle, source=stamp, depth=depth)
         if recorder.done and recorder.state == "recording":
             status = recorder.finish("finished", recorder.message or "one revolution recorded")
             self.get_logger().info(f"sweep finished: {status['kept']} kept, {status['rejected']} rejected, "
@@ -224,10 +250,11 @@ class CaptureNode(Node):
         """What the next sweep's segmenter sees (worker thread; only while someone watches)."""
         if self.pub_preview.get_subscription_count() == 0:
             return
-        params = self._capture_params()
-        if self._preview is None or self._preview[0] != params:
-            self._preview = (params, build_segmenter(CaptureParams.from_dict(params)))
-        mask, area = preview_mask(self._preview[1], rgb, CaptureParams.from_dict(params))
+        raw = self._capture_params()
+        params = CaptureParams.from_dict(raw)
+        if self._preview is None or self._preview[0] != raw:
+            self._preview = (raw, make_segmenter(params.segmenter, **params.segmenter_kwargs()))
+        mask, area = preview_mask(self._preview[1], rgb, params)
         text = f"idle preview: object {area:.1%} of the frame; call ~/start_sweep to record"
         self.pub_preview.publish(rgb_to_imgmsg(draw_mask_preview(rgb, mask, text), header))
 
