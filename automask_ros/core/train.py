@@ -38,6 +38,7 @@ from .data import (DetectionDataset, check_trainable, collate, fingerprint, load
 from .dataset import DatasetError
 from .evaluate import evaluate_model, gt_from_samples
 from .model import build_model, extend_state_dict
+from .workspace import workspace_images
 
 # Training defaults per preset. "cpu": the light MobileNetV3-FPN model from scratch, which reached
 # mask AP 0.91 on COIL test views in 150 steps where R50-FPN from scratch was at 0.12 after 15 min.
@@ -54,6 +55,9 @@ PRESETS = {
 # default: 64). A few objects per image still fill 32 RoIs' positive quarter, and the box head's
 # cost halves. The GPU preset keeps torchvision's recipe.
 CPU_TRAIN_ROIS = {"box_batch_size_per_image": 32}
+
+# Evaluations (and checkpoints) in a time-budgeted run: about one per 5 % of the budget.
+EVALS_PER_BUDGET = 20
 
 # With --max-minutes and no --epochs the budget ends the run and the LR schedule follows the clock.
 BUDGET_EPOCHS = 1000
@@ -366,7 +370,7 @@ class _Run:
             raise TrainError(f"unknown optimizer {cfg.optimizer!r}: choose sgd or adamw")
         self.use_amp = bool(cfg.amp and ctx.device.type == "cuda")
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.use_amp)
-        backgrounds = list_backgrounds(cfg.backgrounds)
+        backgrounds = list_backgrounds(cfg.backgrounds) + workspace_images(cfg.data)  # the robot's own scenes
         self.dataset = DetectionDataset(self.train_samples, seed=cfg.seed)
         negatives = [(lambda i=i: self.dataset.raw(i)[0]) for i, s in enumerate(self.train_samples) if s.negative]
         self.dataset.augmenter = Augmenter(cfg.augment, backgrounds, negatives, self._distractor_pool())
@@ -518,6 +522,14 @@ class _Run:
                        "loss": loss, "progress": frac, "eta_s": eta,
                        "eval_progress": extra})
 
+    def _evaluation_due(self, reason: str) -> bool:
+        """Evaluate and checkpoint after every epoch, except in a time-budgeted run with short epochs:
+        there at most EVALS_PER_BUDGET times, so that the minutes go to training steps."""
+        if reason != "completed" or not self.cfg.max_minutes or self.state["epoch"] >= self.cfg.epochs:
+            return True
+        since = self._elapsed() - self.state.get("eval_at_s", 0.0)
+        return since >= 60 * self.cfg.max_minutes / EVALS_PER_BUDGET
+
     def _budget_spent(self) -> bool:
         return bool(self.cfg.max_minutes) and self._elapsed() >= 60 * self.cfg.max_minutes
 
@@ -598,11 +610,14 @@ class _Run:
                 self.state["batch"] = 0
             elif reason == "cancelled":
                 break
+            if not ctx.any(self._evaluation_due(reason)):  # every rank decides alike
+                continue
             if steps_since_eval:  # a budget that ends right after an evaluation needs no second one
                 partial = self.state["epoch"] + self.state["batch"] / max(self.iters_per_epoch, 1)
                 self._after_eval(self._evaluate(partial))
                 steps_since_eval = 0
             self._save_checkpoint()
+            self.state["eval_at_s"] = self._elapsed()
             stop = ctx.main and cfg.patience > 0 and self.state.get("stale", 0) >= cfg.patience
             if ctx.any(stop) and reason == "completed":
                 reason = "early_stop"
