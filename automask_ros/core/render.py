@@ -27,7 +27,7 @@ import numpy as np
 
 from .atomic import atomic_write_image, atomic_write_json
 from .camera import Intrinsics
-from .dataset import mask_to_annotation
+from .coco import mask_to_annotation
 from .depth import write_depth_png
 
 OBJECTS = ("mug", "bottle", "box")
