@@ -105,3 +105,33 @@ def test_coco_file_with_an_annotation_for_a_missing_image_is_one_clear_error(tmp
     (tmp_path / "gt.json").write_text(json.dumps(data))
     with pytest.raises(DatasetError, match="names image 7, which is not in its images list"):
         gt_from_coco_file(tmp_path / "gt.json", tmp_path, ["mug"])
+
+
+def test_demo_truth_from_a_coco_file_takes_each_image_its_own_objects(tmp_path):
+    from automask_ros.core.atomic import atomic_write_image
+    from automask_ros.core.demo import TruthIndex
+    masks = {1: [blob(box=(7, 5, 30, 22))], 2: [blob(box=(20, 10, 45, 35)), blob(box=(0, 0, 6, 6), hole=False)]}
+    images, anns = [], []
+    for image_id, objs in masks.items():
+        rgb = np.full((40, 50, 3), 40 * image_id, np.uint8)
+        atomic_write_image(tmp_path / f"{image_id}.png", rgb)
+        images.append({"id": image_id, "width": 50, "height": 40, "file_name": f"{image_id}.png"})
+        anns += [gt_annotation(len(anns) + 1, image_id, 1, m) for m in objs]
+    (tmp_path / "gt.json").write_text(json.dumps(coco_dict(images, anns[::-1], ["mug"])))
+    truth = TruthIndex()
+    assert truth.add_coco(tmp_path / "gt.json") == 2
+    for image_id, objs in masks.items():
+        ref = truth.lookup(np.full((40, 50, 3), 40 * image_id, np.uint8))
+        assert sorted(mask_box(m) for _, m in ref.objects) == sorted(mask_box(m) for m in objs)
+
+
+def test_validate_sweep_names_an_rle_of_the_wrong_size(tmp_path):
+    from automask_ros.core.dataset import validate_sweep
+    writer = SweepWriter(tmp_path, "mug")
+    writer.add_frame(np.zeros((40, 50, 3), np.uint8), blob(), angle_deg=0.0)
+    path = writer.finish()
+    assert validate_sweep(path) == []
+    coco = json.loads((path / "annotations.json").read_text())
+    coco["annotations"][0]["segmentation"] = encode_rle(np.ones((41, 50), bool))
+    (path / "annotations.json").write_text(json.dumps(coco))
+    assert validate_sweep(path) == ["annotation 1 RLE size [41, 50] does not match its image"]

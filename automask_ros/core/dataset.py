@@ -341,8 +341,9 @@ def validate_sweep(path: str | Path) -> list[str]:
             sweep.depth(image)
         except DatasetError as exc:
             problems.append(str(exc).split(": ", 1)[-1])
+    by_id = {i["id"]: i for i in sweep.images}
     for ann in sweep.coco["annotations"]:
-        image = next(i for i in sweep.images if i["id"] == ann["image_id"])
+        image = by_id[ann["image_id"]]  # load_sweep refused annotations of unknown images
         size = ann["segmentation"].get("size") if isinstance(ann["segmentation"], dict) else None
         if size is not None and list(size) != [image["height"], image["width"]]:
             problems.append(f"annotation {ann.get('id')} RLE size {size} does not match its image")

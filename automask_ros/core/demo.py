@@ -33,7 +33,7 @@ from .atomic import atomic_write_json, read_rgb
 from .camera import Intrinsics, backproject
 from .depth import write_depth_png
 from .depth_noise import structured_light
-from .coco import annotation_to_mask, gt_annotation, mask_iou, result_entry
+from .coco import annotation_to_mask, gt_annotation, index_by_image, mask_iou, result_entry
 from .dataset import load_sweep
 from .evaluate import score
 from .sources import ImageFolder
@@ -97,9 +97,10 @@ class TruthIndex:
         data = json.loads(path.read_text(encoding="utf-8"))
         root = Path(root) if root else path.parent
         names = {c["id"]: c["name"] for c in data["categories"]}
+        by_image = index_by_image(data["annotations"])
         for im in data["images"]:
             objects = [(names[a["category_id"]], annotation_to_mask(a, im["height"], im["width"]))
-                       for a in data["annotations"] if a["image_id"] == im["id"]]
+                       for a in by_image.get(im["id"], ())]
             self.add(read_rgb(root / im["file_name"]), Truth(im["file_name"], objects))
         return len(data["images"])
 
