@@ -116,7 +116,8 @@ def test_demo_truth_from_a_coco_file_takes_each_image_its_own_objects(tmp_path):
         rgb = np.full((40, 50, 3), 40 * image_id, np.uint8)
         atomic_write_image(tmp_path / f"{image_id}.png", rgb)
         images.append({"id": image_id, "width": 50, "height": 40, "file_name": f"{image_id}.png"})
-        anns += [gt_annotation(len(anns) + 1, image_id, 1, m) for m in objs]
+        for m in objs:
+            anns.append(gt_annotation(len(anns) + 1, image_id, 1, m))
     (tmp_path / "gt.json").write_text(json.dumps(coco_dict(images, anns[::-1], ["mug"])))
     truth = TruthIndex()
     assert truth.add_coco(tmp_path / "gt.json") == 2
@@ -135,3 +136,16 @@ def test_validate_sweep_names_an_rle_of_the_wrong_size(tmp_path):
     coco["annotations"][0]["segmentation"] = encode_rle(np.ones((41, 50), bool))
     (path / "annotations.json").write_text(json.dumps(coco))
     assert validate_sweep(path) == ["annotation 1 RLE size [41, 50] does not match its image"]
+
+
+def test_clutter_coco_file_loads_with_unique_ids_and_exact_masks(tmp_path):
+    from automask_ros.core.render import write_clutter_coco
+    scenes = [(np.full((40, 50, 3), 60, np.uint8), [("mug", blob()), ("box", blob(box=(30, 20, 48, 38))),
+                                                    ("teapot", blob())]),   # not a label: left out
+              (np.full((40, 50, 3), 90, np.uint8), [("box", blob(box=(1, 1, 9, 9)))])]
+    out = write_clutter_coco(tmp_path / "clutter", scenes, ["mug", "box"])
+    gt, loaders = gt_from_coco_file(out / "annotations.json", out, ["mug", "box"])
+    assert [a["id"] for a in gt["annotations"]] == [1, 2, 3]
+    assert [(a["image_id"], a["category_id"]) for a in gt["annotations"]] == [(1, 1), (1, 2), (2, 2)]
+    assert np.array_equal(annotation_to_mask(gt["annotations"][1], 40, 50), blob(box=(30, 20, 48, 38)))
+    assert loaders[1]().shape == (40, 50, 3)

@@ -106,7 +106,7 @@ def result_entry(image_id: int, category_id: int, score: float, mask: np.ndarray
 def coco_dict(images: list[dict], annotations: list[dict], labels: Sequence[str], description: str = "") -> dict:
     """A COCO instance file; category ids are 1-based in label order (0 = background)."""
     return {"info": {"description": description}, "images": images, "annotations": annotations,
-            "categories": [{"id": i + 1, "name": n} for i, n in enumerate(labels)]}
+            "categories": [{"id": i + 1, "name": n, "supercategory": "object"} for i, n in enumerate(labels)]}
 
 
 def index_by_image(annotations: Iterable[dict]) -> dict[int, list[dict]]:
