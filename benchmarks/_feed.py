@@ -5,23 +5,10 @@ Shared by the node benchmarks (detector_node.py, capture_node.py) and the soak c
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
-
-ROOT = Path(__file__).resolve().parents[1]
-
-
-def start_node(executable: str, name: str, ros_args: list[str], log: Path) -> subprocess.Popen:
-    """bin/<executable> as its own process, renamed to `name`, logging to `log`."""
-    os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
-    return subprocess.Popen([sys.executable, str(ROOT / "bin" / executable), "--ros-args",
-                             "-r", f"__node:={name}", *ros_args],
-                            stdout=open(log, "w"), stderr=subprocess.STDOUT, env=dict(os.environ))
 
 
 def proc_status(pid: int) -> tuple[float, int]:

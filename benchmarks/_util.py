@@ -1,4 +1,5 @@
-"""Shared benchmark helpers: what machine this ran on, and robust timing of a callable.
+"""Shared benchmark helpers: what machine this ran on, robust timing of a callable, a node
+process, and an untrained model bundle (also used by the tests).
 
 Times on a shared machine drift 1.5-2x with load (DESIGN.md): report medians, and compare
 figures only as ratios measured in the same run.
@@ -7,10 +8,12 @@ figures only as ratios measured in the same run.
 from __future__ import annotations
 
 import datetime as _dt
+import importlib.metadata
 import os
 import platform
 import statistics
 import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Callable
@@ -18,8 +21,19 @@ from typing import Callable
 ROOT = Path(__file__).resolve().parents[1]
 
 
+def _version(*dists: str) -> str:
+    for dist in dists:
+        try:
+            return importlib.metadata.version(dist)
+        except importlib.metadata.PackageNotFoundError:
+            continue
+    return "none"
+
+
 def machine() -> dict:
-    """CPU model, cores, torch/torchvision versions, GPU (if any), date (UTC) and git commit."""
+    """CPU model, cores, torch/torchvision/onnxruntime/OpenCV versions, GPU (if any), date (UTC)
+    and git commit."""
+    import cv2
     import torch
     import torchvision
     cpu = platform.processor() or "unknown"
@@ -35,6 +49,7 @@ def machine() -> dict:
         commit = "unknown"
     return {"cpu": cpu, "cores": os.cpu_count(), "torch_threads": torch.get_num_threads(),
             "torch": torch.__version__, "torchvision": torchvision.__version__,
+            "onnxruntime": _version("onnxruntime", "onnxruntime-gpu"), "opencv": cv2.__version__,
             "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else "none",
             "python": platform.python_version(), "commit": commit,
             "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")}
@@ -95,3 +110,26 @@ def time_interleaved(fns: dict[str, Callable[[], object]], repeats: int = 10, wa
 def print_machine(info: dict | None = None) -> None:
     info = info or machine()
     print("machine: " + ", ".join(f"{k}={v}" for k, v in info.items()))
+
+
+def start_node(executable: str, name: str, ros_args: list, log: Path) -> subprocess.Popen:
+    """bin/<executable> as its own process, renamed to `name`, with stdout and stderr in `log`."""
+    os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
+    return subprocess.Popen([sys.executable, str(ROOT / "bin" / executable), "--ros-args",
+                             "-r", f"__node:={name}", *map(str, ros_args)],
+                            stdout=open(log, "w"), stderr=subprocess.STDOUT, env=dict(os.environ))
+
+
+def untrained_bundle(out: Path, arch: str = "maskrcnn_mobilenet_v3_fpn", labels=("mug",), *,
+                     model_id: str | None = None, min_size: int = 96, max_size: int = 160,
+                     score: float = 0.0, force: bool = True) -> Path:
+    """A real model bundle of a seeded, untrained Mask R-CNN: what the detector loads, in seconds."""
+    import torch
+
+    from automask_ros.core.bundle import save_bundle
+    from automask_ros.core.model import build_model
+    torch.manual_seed(0)
+    model = build_model(arch, len(labels) + 1, min_size=min_size, max_size=max_size)
+    meta = {"model_id": model_id or f"bench-{arch}", "arch": arch, "labels": list(labels),
+            "input": {"min_size": min_size, "max_size": max_size}, "thresholds": {"score": score, "mask": 0.5}}
+    return save_bundle(out, model, meta, force=force)

@@ -28,8 +28,8 @@ from rclpy.qos import qos_profile_sensor_data
 from sensor_msgs.msg import CameraInfo, Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _feed import Feeder, growth, start_node, write_result  # noqa: E402
-from _util import ROOT, machine, print_machine  # noqa: E402
+from _feed import Feeder, growth, write_result  # noqa: E402
+from _util import ROOT, machine, print_machine, start_node  # noqa: E402
 
 from automask.msg import SweepStatus  # noqa: E402
 from automask.srv import StartSweep  # noqa: E402

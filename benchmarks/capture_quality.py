@@ -27,10 +27,8 @@ U^2-Net-p costs ~0.3 s per frame here, so raw probability maps are cached in ben
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import json
 import os
-import platform
 import sys
 import tempfile
 import time
@@ -43,8 +41,11 @@ import numpy as np  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
 
+from _util import machine  # noqa: E402
 from automask_ros.core.atomic import atomic_write_bytes, atomic_write_json, read_rgb  # noqa: E402
+from automask_ros.core.coco import reference_iou  # noqa: E402
 from automask_ros.core.segment import (BackgroundSegmenter, Segmenter, fuse,  # noqa: E402
                                        make_segmenter)
 
@@ -154,13 +155,6 @@ class CachedFCN(Segmenter):
         return cached_u2net(self.key, rgb, self.live)
 
 
-def iou_void(mask: np.ndarray, ref: np.ndarray) -> float:
-    """IoU over non-void pixels: |P & O| / |(P | O) & ~V| (reference: 255 object, 128 void)."""
-    obj, void = ref == 255, ref == 128
-    union = ((mask | obj) & ~void).sum()
-    return float((mask & obj).sum() / union) if union else 1.0
-
-
 def run_pipeline(frames, segmenter, reference, params_extra=None):
     """Feed a whole sweep through SweepRecorder; return per-frame (cleaned mask, status)."""
     from automask_ros.core.dataset import SweepWriter
@@ -194,20 +188,20 @@ def evaluate_sweep(frames, reference, live, backends, params_extra=None):
         fcn.key = key
         probs[key] = fcn(rgb)
     if "u2net" in backends:
-        res["u2net/raw"] = {"ious": [iou_void(probs[k] > 0.5, ref) for k, _, ref, _ in frames]}
+        res["u2net/raw"] = {"ious": [reference_iou(probs[k] > 0.5, ref) for k, _, ref, _ in frames]}
         out = run_pipeline(frames, CachedFCN(live), None, params_extra)
         res["u2net/cleaned"] = _score(frames, out)
     if reference is not None and ({"background", "background-raw", "fused"} & set(backends)):
         bg = BackgroundSegmenter(reference)
         bgp = {k: bg(rgb) for k, rgb, _, _ in frames}
         if "background" in backends or "background-raw" in backends:
-            res["background/raw"] = {"ious": [iou_void(bgp[k] > 0.5, ref) for k, _, ref, _ in frames]}
+            res["background/raw"] = {"ious": [reference_iou(bgp[k] > 0.5, ref) for k, _, ref, _ in frames]}
         if "background" in backends:
             res["background/cleaned"] = _score(frames, run_pipeline(frames, BackgroundSegmenter(), reference,
                                                                     params_extra))
         if "fused" in backends:
             from automask_ros.core.segment import FusedSegmenter
-            res["fused/raw"] = {"ious": [iou_void(fuse(probs[k], bgp[k]) > 0.5, ref) for k, _, ref, _ in frames]}
+            res["fused/raw"] = {"ious": [reference_iou(fuse(probs[k], bgp[k]) > 0.5, ref) for k, _, ref, _ in frames]}
             res["fused/cleaned"] = _score(frames, run_pipeline(frames, FusedSegmenter(CachedFCN(live),
                                                                                       BackgroundSegmenter()),
                                                                reference, params_extra))
@@ -215,7 +209,7 @@ def evaluate_sweep(frames, reference, live, backends, params_extra=None):
 
 
 def _score(frames, out):
-    ious = [iou_void(m, ref) for (m, _), (_, _, ref, _) in zip(out, frames)]
+    ious = [reference_iou(m, ref) for (m, _), (_, _, ref, _) in zip(out, frames)]
     kept = [i for i, (_, st) in zip(ious, out) if st == "kept"]
     return {"ious": ious, "rejected": sum(st == "rejected" for _, st in out),
             "kept_median": float(np.median(kept)) if kept else None,
@@ -250,21 +244,6 @@ def speed(live, n=8):
     seg, cl = float(np.median(seg_t)), float(np.median(clean_t))
     return {"frame": "640x480", "frames": n, "segment_s_median": round(seg, 4), "cleanup_s_median": round(cl, 4),
             "segment_plus_cleanup_s": round(seg + cl, 4), "ratio_total_over_segment": round((seg + cl) / seg, 3)}
-
-
-def machine() -> dict:
-    import torch
-    cpu = platform.processor()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    import onnxruntime
-    return {"cpu": cpu, "cores": os.cpu_count(), "torch": torch.__version__, "onnxruntime": onnxruntime.__version__,
-            "opencv": cv2.__version__, "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")}
 
 
 TARGET = {"coil": (0.95, 0.90), "squirrel": (0.97, None), "clutter": (0.95, 0.90)}

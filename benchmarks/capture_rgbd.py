@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import glob
-import json
 import os
 import statistics
 import sys
@@ -44,6 +43,7 @@ from _util import machine  # noqa: E402
 
 from automask_ros.core.atomic import atomic_write_json, read_rgb  # noqa: E402
 from automask_ros.core.camera import load_intrinsics  # noqa: E402
+from automask_ros.core.coco import mask_iou  # noqa: E402
 from automask_ros.core.contact_sheet import write_contact_sheet  # noqa: E402
 from automask_ros.core.dataset import SweepWriter  # noqa: E402
 from automask_ros.core.depth import DepthFrame, read_depth  # noqa: E402
@@ -62,10 +62,6 @@ RIG_ROI = {"turntable box": [0.3, 0.3, 0.7, 0.75],       # the turntable top and
            "column above centre": [0.4, 0.4, 0.6, 0.65]}  # where an object on the turntable stands
 
 
-def iou(a: np.ndarray, b: np.ndarray) -> float:
-    return float((a & b).sum() / max(1, (a | b).sum()))
-
-
 def run_sweep(frames, params: dict, use_depth: bool) -> list[dict]:
     """Feed (rgb, depth frame, reference) through a fresh SweepRecorder; one row per frame."""
     p = CaptureParams.from_dict({**FOLDER, **params})
@@ -78,7 +74,7 @@ def run_sweep(frames, params: dict, use_depth: bool) -> list[dict]:
             seconds = time.perf_counter() - start
             mask = result.mask if result.mask is not None else np.zeros(ref.shape, bool)
             rows.append({"frame": name, "status": result.status, "reason": result.reason,
-                         "iou": round(iou(mask, ref), 4), "seconds": seconds, "mask": mask, "rgb": rgb})
+                         "iou": round(mask_iou(mask, ref), 4), "seconds": seconds, "mask": mask, "rgb": rgb})
         recorder.finish()
     return rows
 
@@ -161,7 +157,7 @@ def synthetic_rig(seeds: list[int], n_frames: int, sheet_items: list) -> dict:
                     if f.is_empty:
                         continue
                     mask = result.mask if result.mask is not None else np.zeros(f.mask.shape, bool)
-                    scores.append(iou(mask, f.mask))
+                    scores.append(mask_iou(mask, f.mask))
                     if len(scores) == 1 and (mode == "depth" or seed == seeds[0]):
                         sheet_items.append({"rgb": cv2.resize(f.rgb, (96, 72), interpolation=cv2.INTER_AREA),
                                             "mask": cv2.resize(mask.astype(np.uint8), (96, 72),

@@ -32,12 +32,10 @@ import torch  # noqa: E402
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _util import machine, print_machine, time_interleaved  # noqa: E402
+from _util import machine, print_machine, time_interleaved, untrained_bundle  # noqa: E402
 
 from automask_ros.core import render as R  # noqa: E402
-from automask_ros.core.bundle import save_bundle  # noqa: E402
 from automask_ros.core.infer import Detector  # noqa: E402
-from automask_ros.core.model import build_model  # noqa: E402
 
 # the input sizes each arch is deployed with (core/train.py presets)
 PRESET_SIZES = {"maskrcnn_mobilenet_v3_fpn": (320, 512), "maskrcnn_resnet50_fpn_v2": (800, 1333),
@@ -47,14 +45,6 @@ PRESET_SIZES = {"maskrcnn_mobilenet_v3_fpn": (320, 512), "maskrcnn_resnet50_fpn_
 def scene(n_objects: int, size=(640, 480), seed: int = 0) -> np.ndarray:
     """A 640x480 table top with n objects (the mug plus distractors)."""
     return R.render_clutter(["mug"], n=1, size=size, seed=seed, distractors=n_objects - 1)[0][0]
-
-
-def untrained_bundle(arch: str, out: Path, min_size: int, max_size: int) -> Path:
-    torch.manual_seed(0)
-    model = build_model(arch, 2, min_size=min_size, max_size=max_size)
-    meta = {"model_id": f"bench-{arch}", "arch": arch, "labels": ["mug"],
-            "input": {"min_size": min_size, "max_size": max_size}, "thresholds": {"score": 0.0, "mask": 0.5}}
-    return save_bundle(out, model, meta, force=True)
 
 
 def raw_forward_fn(detector: Detector, rgb: np.ndarray):
@@ -69,7 +59,7 @@ def raw_forward_fn(detector: Detector, rgb: np.ndarray):
 
 def bench(arch: str, min_size: int, max_size: int, detections: int, repeats: int, device: str,
           fp16: bool, work: Path) -> dict:
-    bundle = untrained_bundle(arch, work / f"{arch}_{min_size}", min_size, max_size)
+    bundle = untrained_bundle(work / f"{arch}_{min_size}", arch, min_size=min_size, max_size=max_size)
     det = Detector(bundle, device=device, score_threshold=0.0, max_instances=detections, fp16=fp16)
     det.model.roi_heads.detections_per_img = detections
     rgb = scene(max(1, detections))

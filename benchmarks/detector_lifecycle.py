@@ -27,9 +27,9 @@ from rclpy.qos import qos_profile_sensor_data
 from sensor_msgs.msg import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _feed import Feeder, proc_status, start_node, write_result  # noqa: E402
-from _util import ROOT, machine, print_machine  # noqa: E402
-from detector_forward import scene, untrained_bundle  # noqa: E402
+from _feed import Feeder, proc_status, write_result  # noqa: E402
+from _util import ROOT, machine, print_machine, start_node, untrained_bundle  # noqa: E402
+from detector_forward import scene  # noqa: E402
 
 from automask.msg import InstanceArray  # noqa: E402
 from automask_ros.ros.image_conversion import rgb_to_imgmsg  # noqa: E402
@@ -49,7 +49,7 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     print_machine()
     work = Path(tempfile.mkdtemp(prefix="bench_lifecycle_"))
-    bundle = untrained_bundle("maskrcnn_mobilenet_v3_fpn", work / "bundle", 480, 640)
+    bundle = untrained_bundle(work / "bundle", min_size=480, max_size=640)
     name = f"bench_lifecycle_{uuid.uuid4().hex[:6]}"
     proc = start_node("detector_node", name, [
         "-r", f"image:=/{name}/camera", "-p", "autostart:=false", "-p", f"model_path:={bundle}",

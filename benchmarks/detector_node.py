@@ -36,9 +36,9 @@ from rclpy.qos import qos_profile_sensor_data
 from sensor_msgs.msg import CompressedImage, Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _feed import Feeder, growth, start_node, write_result  # noqa: E402
-from _util import ROOT, machine, print_machine  # noqa: E402
-from detector_forward import raw_forward_fn, scene, untrained_bundle  # noqa: E402
+from _feed import Feeder, growth, write_result  # noqa: E402
+from _util import ROOT, machine, print_machine, start_node, untrained_bundle  # noqa: E402
+from detector_forward import raw_forward_fn, scene  # noqa: E402
 
 from automask.msg import InstanceArray  # noqa: E402
 from automask_ros.core.image_codec import encode_compressed  # noqa: E402
@@ -209,7 +209,7 @@ def main(argv=None) -> int:
     info = machine()
     print_machine(info)
     work = Path(tempfile.mkdtemp(prefix="automask_bench_"))
-    bundle = untrained_bundle(ARCH, work / "bundle", 480, 640)
+    bundle = untrained_bundle(work / "bundle", ARCH, min_size=480, max_size=640)
     results = {"machine": info, "overhead": {}, "sustained": {}}
     rclpy.init()
     try:

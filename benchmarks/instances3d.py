@@ -39,7 +39,7 @@ import numpy as np  # noqa: E402
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _util import ROOT, machine, print_machine  # noqa: E402
+from _util import ROOT, machine, print_machine, untrained_bundle  # noqa: E402
 
 from automask_ros.core import render as R  # noqa: E402
 from automask_ros.core.camera import backproject, load_intrinsics, project  # noqa: E402
@@ -165,22 +165,14 @@ def real() -> dict:
 
 
 def speed(repeats: int, work: Path) -> dict:
-    import torch
     from std_msgs.msg import Header
 
-    from automask_ros.core.bundle import save_bundle
     from automask_ros.core.infer import Detector, add_geometry
-    from automask_ros.core.model import build_model
     from automask_ros.ros.cloud import to_cloud
     from automask_ros.ros.markers import to_markers
     from automask_ros.ros.vision import to_detections_3d
 
-    arch = "maskrcnn_mobilenet_v3_fpn"
-    torch.manual_seed(0)
-    model = build_model(arch, 2, min_size=320, max_size=512)  # the CPU preset's input size
-    bundle = save_bundle(work / "bundle", model, {"model_id": "bench", "arch": arch, "labels": ["mug"],
-                                                  "input": {"min_size": 320, "max_size": 512},
-                                                  "thresholds": {"score": 0.0, "mask": 0.5}}, force=True)
+    bundle = untrained_bundle(work / "bundle", model_id="bench", min_size=320, max_size=512)  # the CPU preset's input size
     # mask threshold 0: an untrained model's soft masks then fill their boxes (more 3D work, not less)
     det = Detector(bundle, device="cpu", score_threshold=0.0, mask_threshold=0.0, max_instances=10)
     det.model.roi_heads.detections_per_img = 10

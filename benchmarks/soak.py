@@ -33,8 +33,8 @@ from sensor_msgs.msg import Image
 from std_srvs.srv import Trigger
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _feed import Feeder, growth, proc_status, start_node  # noqa: E402
-from _util import ROOT, machine, print_machine  # noqa: E402
+from _feed import Feeder, growth, proc_status  # noqa: E402
+from _util import ROOT, machine, print_machine, start_node, untrained_bundle  # noqa: E402
 
 from automask.msg import InstanceArray, SweepStatus  # noqa: E402
 from automask.srv import StartSweep  # noqa: E402
@@ -83,9 +83,8 @@ def run_soak(args) -> dict:
     info = machine()
     print_machine(info)
     work = Path(tempfile.mkdtemp(prefix="automask_soak_"))
-    from detector_forward import untrained_bundle
 
-    bundle = untrained_bundle(ARCH, work / "bundle", 480, 640)
+    bundle = untrained_bundle(work / "bundle", ARCH, min_size=480, max_size=640)
     frames = [f.rgb for f in render_sweep("mug", n_frames=36, size=(640, 480), seed=0, empty_frames=0)]
     msgs = [rgb_to_imgmsg(f) for f in frames]
     tag = uuid.uuid4().hex[:6]

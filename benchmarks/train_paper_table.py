@@ -24,10 +24,8 @@ Writes benchmarks/results/train_paper_table_<M>min.json and .md.
 from __future__ import annotations
 
 import argparse
-import datetime as _dt
 import json
 import os
-import platform
 import resource
 import shutil
 import subprocess
@@ -43,9 +41,12 @@ import torch  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
 
+from _util import machine  # noqa: E402
 from automask_ros.core.atomic import atomic_write_json, read_rgb  # noqa: E402
 from automask_ros.core.bundle import load_bundle  # noqa: E402
+from automask_ros.core.coco import reference_iou  # noqa: E402
 from automask_ros.core.data import load_sweeps, split_by_view  # noqa: E402
 from automask_ros.core.dataset import SweepWriter  # noqa: E402
 from automask_ros.core.evaluate import evaluate_model, format_table, gt_from_samples  # noqa: E402
@@ -58,19 +59,6 @@ TEST_SETS = {"plain": "held-out views (5, 15, ..., 355 deg) against the referenc
              "clutter": "held-out views pasted onto held-out kitchen photos (every 4th) with 2-4 COIL objects "
                         "that training never saw"}
 RESULTS = ROOT / "benchmarks" / "results"
-
-
-def machine() -> dict:
-    cpu = "unknown"
-    try:
-        for line in open("/proc/cpuinfo"):
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return {"cpu": cpu, "cores": os.cpu_count(), "torch": torch.__version__, "threads": torch.get_num_threads(),
-            "python": platform.python_version(), "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")}
 
 
 # ---- automatic training masks -------------------------------------------------------------------
@@ -144,9 +132,7 @@ def auto_mask_quality(root: Path) -> dict:
             ref = cv2.imread(str(COIL / "masks" / Path(str(image["source"])).name), cv2.IMREAD_GRAYSCALE)
             if ref is None:
                 continue
-            pred, obj, void = sweep.mask(image), ref == 255, ref == 128
-            union = ((pred | obj) & ~void).sum()
-            ious.append(float((pred & obj).sum() / union) if union else 1.0)
+            ious.append(reference_iou(sweep.mask(image), ref))
         out[sweep.label] = {"views": len(ious), "mean_iou": round(float(np.mean(ious)), 4) if ious else None,
                             "min_iou": round(float(np.min(ious)), 4) if ious else None}
     return out

@@ -1,6 +1,7 @@
 """Shared test set-up: quiet torch threading on a small shared machine, and data locations."""
 
 import os
+import sys
 from pathlib import Path
 
 import pytest
@@ -11,6 +12,7 @@ os.environ.setdefault("OMP_NUM_THREADS", "2")
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = ROOT.parent / "shared" / "data"
+sys.path.insert(0, str(ROOT / "benchmarks"))  # _util: start_node and untrained_bundle, one copy for both
 
 
 @pytest.fixture(scope="session")

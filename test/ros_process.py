@@ -9,6 +9,8 @@ import sys
 import time
 from pathlib import Path
 
+from _util import start_node  # noqa: F401  (benchmarks/, on the path from conftest: one copy for both)
+
 ROOT = Path(__file__).resolve().parents[1]
 PEERS = ROOT / "test" / "peers"
 
@@ -17,13 +19,6 @@ def spawn(args: list[str], **kwargs) -> subprocess.Popen:
     """A child python process with the test's environment (venv, install/, DDS profile)."""
     return subprocess.Popen([sys.executable, *map(str, args)], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, env=dict(os.environ), **kwargs)
-
-
-def start_node(executable: str, name: str, ros_args: list[str], log: Path) -> subprocess.Popen:
-    """bin/<executable> as its own process, renamed to `name`, with stdout and stderr in `log`."""
-    return subprocess.Popen([sys.executable, str(ROOT / "bin" / executable), "--ros-args",
-                             "-r", f"__node:={name}", *map(str, ros_args)],
-                            stdout=open(log, "w"), stderr=subprocess.STDOUT, env=dict(os.environ))
 
 
 def wait_for_line(proc: subprocess.Popen, text: str, timeout: float = 30.0) -> str:

@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 from automask_ros.core.cleanup import CleanupParams, cleanup
+from automask_ros.core.coco import mask_iou
 
 
 def disc(shape, centre, r):
@@ -61,8 +62,7 @@ def test_grabcut_recovers_what_the_fcn_missed_given_the_previous_mask():
     prob[20:44, 24:72] = 0.95            # the FCN saw only the top third
     raw = prob > 0.5
     mask, q = cleanup(prob, CleanupParams(), prev_mask=obj, rgb=rgb)
-    iou_raw = (raw & obj).sum() / (raw | obj).sum()
-    iou = (mask & obj).sum() / (mask | obj).sum()
+    iou_raw, iou = mask_iou(raw, obj), mask_iou(mask, obj)
     assert iou_raw < 0.5 and iou > 0.95
     assert q["iou_prev"] == pytest.approx(iou, abs=1e-3)
 

@@ -5,14 +5,10 @@ import numpy as np
 import pytest
 
 from automask_ros.cli import main
+from automask_ros.core.coco import reference_iou
 from automask_ros.core.dataset import load_sweep
 
 pytestmark = pytest.mark.shared_data
-
-
-def iou_void(mask, ref):
-    obj, void = ref == 255, ref == 128
-    return (mask & obj).sum() / max(1, ((mask | obj) & ~void).sum())
 
 
 def test_coil_cup_training_views(tmp_path, capsys, shared_data):
@@ -30,5 +26,5 @@ def test_coil_cup_training_views(tmp_path, capsys, shared_data):
     for image in kept:
         name = image["source"].rsplit("/", 1)[-1].replace("cup_", "obj10__")
         ref = cv2.imread(str(shared_data / "coil100" / "masks" / name), cv2.IMREAD_GRAYSCALE)
-        ious.append(iou_void(sweep.mask(image), ref))
+        ious.append(reference_iou(sweep.mask(image), ref))
     assert np.median(ious) >= 0.95 and np.percentile(ious, 10) >= 0.9, np.round(ious, 3)

@@ -4,13 +4,10 @@ import numpy as np
 import pytest
 import torch
 
+from automask_ros.core.coco import mask_iou
 from automask_ros.core.render import render_sweep
 from automask_ros.core.segment import (BackgroundSegmenter, SegmenterError, TorchvisionSegmenter,
                                        make_segmenter)
-
-
-def iou(a, b):
-    return (a & b).sum() / max(1, (a | b).sum())
 
 
 @pytest.fixture(scope="module")
@@ -24,7 +21,7 @@ def test_u2net_masks_a_rendered_mug(frames):
     prob = seg(f.rgb)
     assert prob.shape == f.rgb.shape[:2] and prob.dtype == np.float32
     assert 0.0 <= prob.min() and prob.max() <= 1.0
-    assert iou(prob > 0.5, f.mask) > 0.8
+    assert mask_iou(prob > 0.5, f.mask) > 0.8
 
 
 def test_missing_onnx_is_one_clear_error(tmp_path):
@@ -64,7 +61,7 @@ def test_fused_uses_background_only_once_a_reference_exists(frames):
     seg.set_reference(frames[0].rgb)
     fused = seg(f.rgb)
     assert seg.last_background is not None and not np.allclose(alone, fused)
-    assert iou(fused > 0.5, f.mask) > 0.8
+    assert mask_iou(fused > 0.5, f.mask) > 0.8
 
 
 def test_torchvision_weights_never_fall_back_to_random(tmp_path, monkeypatch):

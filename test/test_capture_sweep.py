@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import yaml
 
+from automask_ros.core.coco import mask_iou
 from automask_ros.core.dataset import DatasetError, SweepWriter, load_sweep, validate_sweep
 from automask_ros.core.render import render_sweep
 from automask_ros.core.segment import make_segmenter
@@ -34,7 +35,7 @@ def test_angle_sweep_keeps_one_revolution_with_good_masks(tmp_path, sweep_frames
         r = rec.feed(f.rgb, f.stamp, angle_deg=f.angle_deg, source=f"frame{f.stamp}")
         statuses.append(r.status)
         if r.status == "kept":
-            ious.append((r.mask & f.mask).sum() / (r.mask | f.mask).sum())
+            ious.append(mask_iou(r.mask, f.mask))
         if rec.done:
             break
     assert statuses[:2] == ["negative", "negative"]          # empty turntable first

@@ -180,14 +180,11 @@ def test_phase_timer_adds_up():
 
 def test_report_shows_3d_positions_against_truth(data, tmp_path):
     """write_demo_report adds the top-down figure, the 3D rows and positions_3d.json."""
-    from automask_ros.core.bundle import save_bundle
     from automask_ros.core.demo import write_demo_report
     from automask_ros.core.instance3d import Geometry3D
-    from automask_ros.core.model import build_model
+    from _util import untrained_bundle
 
-    meta = {"model_id": "m", "arch": "maskrcnn_mobilenet_v3_fpn", "labels": ["mug"], "input": {"min_size": 60, "max_size": 80},
-            "thresholds": {"score": 0.5, "mask": 0.5}}
-    bundle = save_bundle(tmp_path / "model", build_model("maskrcnn_mobilenet_v3_fpn", 2, min_size=60, max_size=80), meta)
+    bundle = untrained_bundle(tmp_path / "model", model_id="m", min_size=60, max_size=80, score=0.5, force=False)
     writer = SweepWriter(tmp_path / "dataset", "mug")
     for k, path in enumerate(ImageFolder(data.sweep).files[data.empty_frames:]):
         rgb = read_rgb(path)

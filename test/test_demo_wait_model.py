@@ -3,22 +3,17 @@ a retrained model may reuse the folder (and so the path) of the one being served
 
 import pytest
 import rclpy
-import torch
 
 from automask.msg import ModelInfo
-from automask_ros.core.bundle import save_bundle
-from automask_ros.core.model import build_model
 from automask_ros.ros.demo_driver import DemoDriver, DemoError
+from _util import untrained_bundle  # benchmarks/, on the path from conftest
 
 pytestmark = pytest.mark.ros
 ARCH = "maskrcnn_mobilenet_v3_fpn"
 
 
 def bundle(path, model_id):
-    torch.manual_seed(0)
-    meta = {"model_id": model_id, "arch": ARCH, "labels": ["mug"],
-            "input": {"min_size": 96, "max_size": 160}, "thresholds": {"score": 0.5, "mask": 0.5}}
-    return save_bundle(path, build_model(ARCH, 2, min_size=96, max_size=160), meta, force=True)
+    return untrained_bundle(path, ARCH, ["mug"], model_id=model_id, score=0.5)
 
 
 def test_same_folder_new_model_is_waited_for(tmp_path):

@@ -13,13 +13,13 @@ import pytest
 
 from automask_ros.core.atomic import read_rgb
 from automask_ros.core.camera import Intrinsics, load_intrinsics, pixel_rays
+from automask_ros.core.capture_params import CaptureParams
+from automask_ros.core.coco import mask_iou
 from automask_ros.core.depth import DepthError, DepthFrame, read_depth
 from automask_ros.core.depth_noise import structured_light
 from automask_ros.core.depth_segment import DepthSegmenter
 from automask_ros.core.plane import PlaneError
-from automask_ros.core.segment import SegmenterError
-from automask_ros.core.capture_params import CaptureParams
-from automask_ros.core.segment import make_segmenter
+from automask_ros.core.segment import SegmenterError, make_segmenter
 from automask_ros.core.turntable import find_turntable
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
@@ -70,17 +70,13 @@ def scene(ball_centre_xz=(0.0, 0.0), ball_r=0.04, with_ball=True, seed=0):
     return rgb, noisy, mask
 
 
-def iou(a, b):
-    return (a & b).sum() / max(1, (a | b).sum())
-
-
 def test_finds_the_turntable_and_segments_the_object_not_the_salient_rig():
     rgb, depth, truth = scene()
     table = find_turntable(depth, INTR)
     assert table.radius == pytest.approx(0.15, abs=0.03) and table.score > 0.8
     seg = DepthSegmenter()
     prob = seg(rgb, DepthFrame(depth, INTR))
-    assert iou(prob > 0.5, truth) > 0.85
+    assert mask_iou(prob > 0.5, truth) > 0.85
     assert prob[~cv2.dilate(truth.astype(np.uint8), np.ones((9, 9))).astype(bool)].max() < 0.5
 
 
@@ -91,13 +87,13 @@ def test_empty_turntable_reference_then_object_off_centre():
     assert seg.has_reference and seg.describe()["fitted_on"] == "empty turntable"
     assert (seg(rgb0, DepthFrame(depth0, INTR)) > 0.5).sum() == 0   # the empty turntable is empty
     rgb, depth, truth = scene(ball_centre_xz=(0.06, -0.03), seed=2)
-    assert iou(seg(rgb, DepthFrame(depth, INTR)) > 0.5, truth) > 0.85
+    assert mask_iou(seg(rgb, DepthFrame(depth, INTR)) > 0.5, truth) > 0.85
 
 
 def test_auto_uses_depth_when_given_and_colour_alone_when_not():
     rgb, depth, truth = scene(seed=3)
     auto = make_segmenter("auto", **CaptureParams().segmenter_kwargs())
-    assert iou(auto(rgb, DepthFrame(depth, INTR)) > 0.5, truth) > 0.85
+    assert mask_iou(auto(rgb, DepthFrame(depth, INTR)) > 0.5, truth) > 0.85
     assert auto.describe()["depth"]["turntable"]["radius_m"] == pytest.approx(0.15, abs=0.03)
     colour_only = auto(rgb)  # the FCN alone: runs, gives a probability map of the frame's size
     assert colour_only.shape == truth.shape
@@ -130,7 +126,7 @@ def test_real_kinect_turntable_frames_match_uw_masks():
         rgb = read_rgb(path)
         depth = read_depth(path.replace(".png", "_depth.png"))
         ref = cv2.imread(path.replace(".png", "_mask.png"), cv2.IMREAD_GRAYSCALE) > 0
-        scores.append(iou(DepthSegmenter()(rgb, DepthFrame(depth, intr)) > 0.5, ref))
+        scores.append(mask_iou(DepthSegmenter()(rgb, DepthFrame(depth, intr)) > 0.5, ref))
     assert min(scores) > 0.8 and np.median(scores) > 0.85, scores
 
 
@@ -147,7 +143,7 @@ def test_recorder_with_depth_rejects_a_bad_depth_frame_and_keeps_going(tmp_path)
     bad = recorder.feed(rgb, depth=DepthFrame(np.zeros_like(depth), INTR))
     assert bad.status == "rejected" and bad.reason.startswith("depth unusable: depth frame has no valid reading")
     good = recorder.feed(rgb, depth=DepthFrame(depth, INTR))
-    assert good.status == "kept" and iou(good.mask, truth) > 0.85
+    assert good.status == "kept" and mask_iou(good.mask, truth) > 0.85
     recorder.finish()
     sweep = load_sweep(recorder.writer.path)
     assert sweep.meta["segmenter"]["depth"]["fitted_on"] == "empty turntable"

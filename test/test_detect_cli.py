@@ -5,24 +5,19 @@ import json
 import cv2
 import numpy as np
 import pytest
-import torch
 
 from automask_ros.cli import main
 from automask_ros.core import render as R
 from automask_ros.core.atomic import atomic_write_image
-from automask_ros.core.bundle import save_bundle
-from automask_ros.core.model import build_model
+from _util import untrained_bundle  # benchmarks/, on the path from conftest
 
 ARCH = "maskrcnn_mobilenet_v3_fpn"
 
 
 @pytest.fixture(scope="module")
 def bundle(tmp_path_factory):
-    torch.manual_seed(0)
-    model = build_model(ARCH, 2, min_size=64, max_size=128)
-    meta = {"model_id": "cli-untrained", "arch": ARCH, "labels": ["mug"],
-            "input": {"min_size": 64, "max_size": 128}, "thresholds": {"score": 0.0, "mask": 0.5}}
-    return save_bundle(tmp_path_factory.mktemp("bundle") / "model", model, meta)
+    return untrained_bundle(tmp_path_factory.mktemp("bundle") / "model", ARCH, ["mug"], model_id="cli-untrained",
+                            min_size=64, max_size=128, force=False)
 
 
 @pytest.fixture(scope="module")
@@ -42,7 +37,7 @@ def test_detect_folder_writes_overlays_and_coco_results(bundle, folder, tmp_path
     from pycocotools.coco import COCO
     from pycocotools.cocoeval import COCOeval
 
-    from automask_ros.core.dataset import mask_to_annotation
+    from automask_ros.core.coco import mask_to_annotation
     images, refs = folder
     out = tmp_path / "out"
     assert main(["detect", "--model", str(bundle), "--images", str(images), "--out", str(out),

@@ -14,7 +14,6 @@ import uuid
 
 import pytest
 import rclpy
-import torch
 from diagnostic_msgs.msg import DiagnosticArray
 from rclpy.parameter import Parameter
 from rclpy.parameter_client import AsyncParameterClient
@@ -22,11 +21,10 @@ from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy, qos_profi
 from sensor_msgs.msg import Image
 
 from automask.msg import InstanceArray, ModelInfo
-from automask_ros.core.bundle import save_bundle
-from automask_ros.core.model import build_model
 from automask_ros.core.render import render_sweep
 from automask_ros.ros.image_conversion import rgb_to_imgmsg
 from ros_process import start_node, stop
+from _util import untrained_bundle  # benchmarks/, on the path from conftest
 
 pytestmark = [pytest.mark.ros, pytest.mark.slow]
 ARCH = "maskrcnn_mobilenet_v3_fpn"
@@ -35,11 +33,7 @@ LATCHED = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE,
 
 
 def make_bundle(path, model_id, labels, force=False):
-    torch.manual_seed(0)
-    model = build_model(ARCH, len(labels) + 1, min_size=96, max_size=160)
-    meta = {"model_id": model_id, "arch": ARCH, "labels": labels,
-            "input": {"min_size": 96, "max_size": 160}, "thresholds": {"score": 0.5, "mask": 0.5}}
-    return save_bundle(path, model, meta, force=force)
+    return untrained_bundle(path, ARCH, labels, model_id=model_id, score=0.5, force=force)
 
 
 def three_bundles(tmp):

@@ -15,16 +15,14 @@ import uuid
 
 import pytest
 import rclpy
-import torch
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
 from sensor_msgs.msg import Image
 
 from automask.msg import InstanceArray, ModelInfo
-from automask_ros.core.bundle import save_bundle
-from automask_ros.core.model import build_model
 from automask_ros.core.render import render_sweep
 from automask_ros.ros.image_conversion import rgb_to_imgmsg
 from ros_process import start_node, stop
+from _util import untrained_bundle  # benchmarks/, on the path from conftest
 
 pytestmark = [pytest.mark.ros, pytest.mark.slow]
 ARCH = "maskrcnn_mobilenet_v3_fpn"
@@ -33,12 +31,7 @@ LABELS = {"model-a": {"mug", "box"}, "model-b": {"bottle", "cup", "can"}}
 
 
 def make_bundle(path, model_id):
-    torch.manual_seed(0)
-    labels = sorted(LABELS[model_id])
-    model = build_model(ARCH, len(labels) + 1, min_size=96, max_size=160)
-    meta = {"model_id": model_id, "arch": ARCH, "labels": labels,
-            "input": {"min_size": 96, "max_size": 160}, "thresholds": {"score": 0.5, "mask": 0.5}}
-    return save_bundle(path, model, meta)
+    return untrained_bundle(path, ARCH, sorted(LABELS[model_id]), model_id=model_id, score=0.5, force=False)
 
 
 def test_a_bundle_replaced_while_loading_never_replaces_the_serving_model(tmp_path):

@@ -23,15 +23,15 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 
 sys.path.insert(0, str(Path(__file__).parent))
 from trainutil import draw  # noqa: E402
+from _util import untrained_bundle  # noqa: E402  (benchmarks/, on the path from conftest)
 
 from automask_ros.core import image_codec  # noqa: E402
-from automask_ros.core.bundle import BundleError, load_bundle, read_bundle_meta, save_bundle  # noqa: E402
+from automask_ros.core.bundle import BundleError, load_bundle, read_bundle_meta  # noqa: E402
 from automask_ros.core.camera import Intrinsics  # noqa: E402
 from automask_ros.core.depth import DepthFrame  # noqa: E402
 from automask_ros.core.dataset import (DatasetError, SweepWriter, load_sweep, sanitize_label,  # noqa: E402
                                        sweep_stats, validate_sweep)
 from automask_ros.core.image_codec import ENCODINGS, MAX_PIXELS, ImageCodecError  # noqa: E402
-from automask_ros.core.model import build_model  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 FUZZ = settings(max_examples=80, deadline=None, suppress_health_check=list(HealthCheck))
@@ -229,11 +229,8 @@ ARCH = "maskrcnn_mobilenet_v3_fpn"
 
 @pytest.fixture(scope="module")
 def bundle_dir(tmp_path_factory) -> Path:
-    torch.manual_seed(0)
-    model = build_model(ARCH, 2, min_size=64, max_size=96)
-    meta = {"model_id": "m1", "arch": ARCH, "labels": ["disc"], "input": {"min_size": 64, "max_size": 96},
-            "thresholds": {"score": 0.5, "mask": 0.5}}
-    return save_bundle(tmp_path_factory.mktemp("bundle") / "b", model, meta)
+    return untrained_bundle(tmp_path_factory.mktemp("bundle") / "b", ARCH, ["disc"], model_id="m1",
+                            min_size=64, max_size=96, score=0.5, force=False)
 
 
 def copy_bundle(src: Path, dst: Path, model_json=None, model_pt: bytes | None = None) -> Path:

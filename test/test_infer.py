@@ -13,22 +13,21 @@ import time
 import numpy as np
 import pytest
 import torch
+from torchvision.ops import box_iou
 
 from automask_ros.core import render as R
-from automask_ros.core.bundle import BundleError, save_bundle
+from automask_ros.core.bundle import BundleError
+from automask_ros.core.coco import annotation_to_mask, mask_iou
 from automask_ros.core.infer import Detector, check_image, instances_to_coco, resolve_device
-from automask_ros.core.model import build_model
+from _util import untrained_bundle  # benchmarks/, on the path from conftest
 
 ARCH = "maskrcnn_mobilenet_v3_fpn"
 
 
 @pytest.fixture(scope="module")
 def bundle(tmp_path_factory):
-    torch.manual_seed(0)
-    model = build_model(ARCH, 3, min_size=61, max_size=200)
-    meta = {"model_id": "test-untrained", "arch": ARCH, "labels": ["mug", "box"],
-            "input": {"min_size": 61, "max_size": 200}, "thresholds": {"score": 0.0, "mask": 0.5}}
-    return save_bundle(tmp_path_factory.mktemp("bundle") / "model", model, meta)
+    return untrained_bundle(tmp_path_factory.mktemp("bundle") / "model", ARCH, ["mug", "box"],
+                            model_id="test-untrained", min_size=61, max_size=200, force=False)
 
 
 @pytest.fixture(scope="module")
@@ -70,8 +69,7 @@ def test_boxes_and_masks_land_on_source_pixels(bundle, frame, k):
             assert ys.min() >= y0 - pad_y and ys.max() <= y1 + pad_y
             # the enlarged frame's mask, shrunk back, covers the same source pixels
             shrunk = b.mask.reshape(h, k, w, k).mean((1, 3)) > 0.5
-            iou = (shrunk & a.mask).sum() / (shrunk | a.mask).sum()
-            assert iou > 0.85
+            assert mask_iou(shrunk, a.mask) > 0.85
 
 
 def test_batch_gives_the_same_instances_as_single_frames(bundle, frame):
@@ -128,21 +126,13 @@ def test_per_class_nms(bundle, frame):
         for i, a in enumerate(instances):
             for b in instances[i + 1:]:
                 if a.class_id == b.class_id:
-                    worst = max(worst, _box_iou(a.box, b.box))
+                    worst = max(worst, float(box_iou(torch.tensor([a.box]), torch.tensor([b.box]))[0, 0]))
         return worst
 
     det = Detector(bundle, device="cpu", nms_iou=0.3)
     assert max_same_class_iou(det.detect(frame)) <= 0.3 + 1e-4
     det.nms_iou = 0.9
     assert len(det.detect(frame)) >= len(Detector(bundle, device="cpu", nms_iou=0.3).detect(frame))
-
-
-def _box_iou(a, b):
-    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
-    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
-    inter = ix * iy
-    area = lambda r: (r[2] - r[0]) * (r[3] - r[1])
-    return inter / (area(a) + area(b) - inter + 1e-9)
 
 
 def test_bad_settings_and_frames_are_clear_errors(bundle, tmp_path):
@@ -169,15 +159,13 @@ def test_bad_settings_and_frames_are_clear_errors(bundle, tmp_path):
 
 
 def test_coco_results_round_trip(bundle, frame):
-    from pycocotools import mask as mask_utils
     det = Detector(bundle, device="cpu", max_instances=5)
     instances = det.detect(frame)
     results = instances_to_coco(instances, image_id=7)
     assert len(results) == len(instances)
     for res, inst in zip(results, instances):
         assert res["image_id"] == 7 and res["category_id"] == inst.class_id
-        rle = dict(res["segmentation"], counts=res["segmentation"]["counts"].encode())
-        assert np.array_equal(mask_utils.decode(rle).astype(bool), inst.mask)
+        assert np.array_equal(annotation_to_mask(res, *inst.mask.shape), inst.mask)
         x, y, bw, bh = res["bbox"]
         np.testing.assert_allclose([x, y, x + bw, y + bh], inst.box, atol=0.02)
 

@@ -30,6 +30,7 @@ from dataclasses import asdict, dataclass, fields
 import cv2
 import numpy as np
 
+from .coco import mask_iou
 from .param_spec import check_ranges, coerce, param
 
 
@@ -255,13 +256,6 @@ def fill_holes(mask: np.ndarray, prob: np.ndarray, rgb: np.ndarray | None, p: Cl
     return mask | fill[labels], kept
 
 
-def mask_iou(a: np.ndarray | None, b: np.ndarray | None) -> float | None:
-    if a is None or b is None or a.shape != b.shape:
-        return None
-    union = np.logical_or(a, b).sum()
-    return float(np.logical_and(a, b).sum() / union) if union else 1.0
-
-
 def quality(mask: np.ndarray, n_components: int, prev: np.ndarray | None, prob: np.ndarray,
             threshold: float, holes_kept: int) -> dict:
     """Per-frame figures the sweep recorder gates on and records in the COCO image entry."""
@@ -273,7 +267,7 @@ def quality(mask: np.ndarray, n_components: int, prev: np.ndarray | None, prob: 
         pts = cv2.findNonZero(mask.astype(np.uint8))
         hull = cv2.contourArea(cv2.convexHull(pts))
         solidity = float(min(1.0, area / hull)) if hull > 0 else 1.0
-    iou_prev = mask_iou(mask, prev) if prev is not None else None
+    iou_prev = mask_iou(mask, prev) if prev is not None and prev.shape == mask.shape else None
     return {
         "area_frac": round(area / (h * w), 5),
         "n_components": int(n_components),

@@ -18,7 +18,8 @@ import numpy as np
 import torch
 
 from .augment import Augmenter
-from .dataset import DatasetError, Sweep, annotation_to_mask, find_sweeps, load_sweep
+from .coco import annotation_to_mask, masks_to_boxes
+from .dataset import DatasetError, Sweep, find_sweeps, load_sweep
 
 
 @dataclass(frozen=True)
@@ -178,15 +179,12 @@ def to_tensors(rgb: np.ndarray, masks: list[np.ndarray], labels: list[int], imag
     """numpy sample -> (image tensor, torchvision detection target)."""
     h, w = rgb.shape[:2]
     image = torch.from_numpy(np.ascontiguousarray(rgb)).permute(2, 0, 1).float().div_(255)
-    boxes = []
-    for m in masks:
-        ys, xs = np.nonzero(m)
-        boxes.append([xs.min(), ys.min(), xs.max() + 1, ys.max() + 1])
+    mask_tensor = torch.from_numpy(np.stack(masks)).to(torch.uint8) if masks \
+        else torch.zeros((0, h, w), dtype=torch.uint8)
     target = {
-        "boxes": torch.tensor(boxes, dtype=torch.float32).reshape(-1, 4),
+        "boxes": masks_to_boxes(mask_tensor),
         "labels": torch.tensor(labels, dtype=torch.int64),
-        "masks": torch.from_numpy(np.stack(masks)).to(torch.uint8) if masks
-        else torch.zeros((0, h, w), dtype=torch.uint8),
+        "masks": mask_tensor,
         "image_id": image_id,
     }
     return image, target

@@ -25,10 +25,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from pycocotools import mask as mask_utils
 
 from .atomic import atomic_write_image, atomic_write_json, read_rgb
 from .camera import Intrinsics, IntrinsicsError
+from .coco import annotation_to_mask, index_by_image, mask_to_annotation
 from .depth import DepthError, DepthFrame, read_depth, write_depth_png
 
 SCHEMA_VERSION = 1
@@ -55,31 +55,6 @@ def sanitize_label(label: str) -> str:
 
 def new_sweep_id() -> str:
     return _dt.datetime.now().strftime("%Y%m%d-%H%M%S-%f")
-
-
-def mask_to_annotation(mask: np.ndarray) -> dict:
-    """COCO segmentation (compressed RLE, counts as str), bbox [x, y, w, h] and area of a mask."""
-    binary = np.asfortranarray((np.asarray(mask) > 0).astype(np.uint8))
-    rle = mask_utils.encode(binary)
-    area = float(mask_utils.area(rle))
-    bbox = [float(v) for v in mask_utils.toBbox(rle)]
-    rle["counts"] = rle["counts"].decode("ascii")
-    return {"segmentation": rle, "bbox": bbox, "area": area, "iscrowd": 0}
-
-
-def annotation_to_mask(annotation: dict, height: int, width: int) -> np.ndarray:
-    """Decode an annotation's segmentation (RLE or polygons) to a HxW bool mask."""
-    seg = annotation["segmentation"]
-    if isinstance(seg, list):
-        rles = mask_utils.frPyObjects(seg, height, width)
-        rle = mask_utils.merge(rles)
-    elif isinstance(seg.get("counts"), list):
-        rle = mask_utils.frPyObjects(seg, height, width)
-    else:
-        rle = dict(seg)
-        if isinstance(rle["counts"], str):
-            rle["counts"] = rle["counts"].encode("ascii")
-    return mask_utils.decode(rle).astype(bool)
 
 
 class SweepWriter:
@@ -205,13 +180,20 @@ class Sweep:
     label: str
     coco: dict
     meta: dict = field(default_factory=dict)
+    _index: dict = field(default_factory=dict, init=False, repr=False, compare=False)
+    _index_of: list | None = field(default=None, init=False, repr=False, compare=False)
+    _index_len: int = field(default=-1, init=False, repr=False, compare=False)
 
     @property
     def images(self) -> list[dict]:
         return self.coco["images"]
 
     def annotations_for(self, image_id: int) -> list[dict]:
-        return [a for a in self.coco["annotations"] if a["image_id"] == image_id]
+        """The image's annotations, from an index built once (rebuilt if annotations change)."""
+        anns = self.coco["annotations"]
+        if self._index_of is not anns or self._index_len != len(anns):
+            self._index, self._index_of, self._index_len = index_by_image(anns), anns, len(anns)
+        return list(self._index.get(image_id, ()))
 
     def image_path(self, image: dict) -> Path:
         return self.path / image["file_name"]
@@ -359,8 +341,9 @@ def validate_sweep(path: str | Path) -> list[str]:
             sweep.depth(image)
         except DatasetError as exc:
             problems.append(str(exc).split(": ", 1)[-1])
+    by_id = {i["id"]: i for i in sweep.images}
     for ann in sweep.coco["annotations"]:
-        image = next(i for i in sweep.images if i["id"] == ann["image_id"])
+        image = by_id[ann["image_id"]]  # load_sweep refused annotations of unknown images
         size = ann["segmentation"].get("size") if isinstance(ann["segmentation"], dict) else None
         if size is not None and list(size) != [image["height"], image["width"]]:
             problems.append(f"annotation {ann.get('id')} RLE size {size} does not match its image")

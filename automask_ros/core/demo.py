@@ -27,14 +27,14 @@ from typing import Sequence
 
 import cv2
 import numpy as np
-from pycocotools import mask as mask_utils
 
 from . import render, rig
 from .atomic import atomic_write_json, read_rgb
 from .camera import Intrinsics, backproject
 from .depth import write_depth_png
 from .depth_noise import structured_light
-from .dataset import annotation_to_mask, load_sweep
+from .coco import annotation_to_mask, gt_annotation, index_by_image, mask_iou, result_entry
+from .dataset import load_sweep
 from .evaluate import score
 from .sources import ImageFolder
 
@@ -97,9 +97,10 @@ class TruthIndex:
         data = json.loads(path.read_text(encoding="utf-8"))
         root = Path(root) if root else path.parent
         names = {c["id"]: c["name"] for c in data["categories"]}
+        by_image = index_by_image(data["annotations"])
         for im in data["images"]:
             objects = [(names[a["category_id"]], annotation_to_mask(a, im["height"], im["width"]))
-                       for a in data["annotations"] if a["image_id"] == im["id"]]
+                       for a in by_image.get(im["id"], ())]
             self.add(read_rgb(root / im["file_name"]), Truth(im["file_name"], objects))
         return len(data["images"])
 
@@ -195,12 +196,6 @@ def prepare_folder(images: str | Path, glob: str | None, label: str, heldout_glo
     return data
 
 
-def _iou(pred: np.ndarray, ref: np.ndarray, void: np.ndarray | None) -> float:
-    care = ~void if void is not None else np.ones_like(ref)
-    union = ((pred | ref) & care).sum()
-    return float((pred & ref & care).sum() / union) if union else 1.0
-
-
 def automask_iou(sweep_path: str | Path, truth: TruthIndex) -> dict:
     """IoU of every auto-mask in a captured sweep against its reference (void pixels ignored)."""
     sweep = load_sweep(sweep_path)
@@ -211,16 +206,10 @@ def automask_iou(sweep_path: str | Path, truth: TruthIndex) -> dict:
         if ref is None or not ref.objects or not sweep.annotations_for(im["id"]):
             continue
         gt = np.any([m for _, m in ref.objects], axis=0)
-        rows.append((im["file_name"], _iou(sweep.mask(im), gt, ref.void)))
+        rows.append((im["file_name"], mask_iou(sweep.mask(im), gt, ref.void)))
     ious = [v for _, v in rows]
     return {"frames": len(rows), "mean": float(np.mean(ious)) if ious else float("nan"),
             "min": float(np.min(ious)) if ious else float("nan"), "per_frame": rows}
-
-
-def _rle(mask: np.ndarray) -> dict:
-    rle = mask_utils.encode(np.asfortranarray(mask.astype(np.uint8)))
-    rle["counts"] = rle["counts"].decode("ascii")
-    return rle
 
 
 def score_detections(frames: Sequence[tuple[np.ndarray, Sequence]], truth: TruthIndex, labels: list[str]) -> dict:
@@ -244,18 +233,13 @@ def score_detections(frames: Sequence[tuple[np.ndarray, Sequence]], truth: Truth
             if label not in cat:
                 continue
             m = mask | ref.void if ref.void is not None else mask
-            rle = _rle(m)
-            anns.append({"id": len(anns) + 1, "image_id": image_id, "category_id": cat[label],
-                         "segmentation": rle, "bbox": [float(v) for v in mask_utils.toBbox(rle)],
-                         "area": float(mask_utils.area(rle)), "iscrowd": 0})
+            anns.append(gt_annotation(len(anns) + 1, image_id, cat[label], m))
         hit = False
         for inst in instances:
             if inst.label not in cat or not np.any(inst.mask):
                 continue
-            rle = _rle(np.asarray(inst.mask, bool))
             hit |= any(inst.label == lab for lab, _ in ref.objects)
-            results.append({"image_id": image_id, "category_id": cat[inst.label], "score": float(inst.score),
-                            "segmentation": rle, "bbox": [float(v) for v in mask_utils.toBbox(rle)]})
+            results.append(result_entry(image_id, cat[inst.label], float(inst.score), np.asarray(inst.mask, bool)))
         found += hit
     if not anns:
         return {"frames": len(images), "unknown_frames": unknown, "found": found}
@@ -290,7 +274,7 @@ def score_positions(frames: Sequence[tuple[np.ndarray, Sequence]], truth: TruthI
         for (label, mask), centre in zip(ref.objects, ref.centres):
             if centre is None:
                 continue
-            ious = [(_iou(np.asarray(i.mask, bool), mask, ref.void), i) for i in free if i.label == label]
+            ious = [(mask_iou(i.mask, mask, ref.void), i) for i in free if i.label == label]
             best = max(ious, key=lambda t: t[0], default=(0.0, None))
             if best[0] < min_iou:
                 continue

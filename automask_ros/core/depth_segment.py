@@ -25,6 +25,7 @@ import cv2
 import numpy as np
 
 from .camera import backproject
+from .coco import mask_box
 from .depth import DepthFrame, check_depth
 from .depth_noise import axial_sigma
 from .segment import Segmenter, SegmenterError
@@ -147,10 +148,10 @@ class DepthSegmenter(Segmenter):
     def _refine(self, rgb, obj, open_, edge, prob) -> np.ndarray:
         """GrabCut on a crop around the object: geometry seeds, colour decides the open rim."""
         h, w = obj.shape
-        ys, xs = np.nonzero(open_)
+        x0, y0, x1, y1 = mask_box(open_)
         pad = max(8, int(0.05 * min(h, w)))
-        y0, y1 = max(0, ys.min() - pad), min(h, ys.max() + pad + 1)
-        x0, x1 = max(0, xs.min() - pad), min(w, xs.max() + pad + 1)
+        y0, y1 = max(0, y0 - pad), min(h, y1 + pad)
+        x0, x1 = max(0, x0 - pad), min(w, x1 + pad)
         crop = np.s_[y0:y1, x0:x1]
         o, nr = obj[crop], open_[crop]
         # the object is object whatever its colour, except within edge_frac of its outline, where

@@ -15,12 +15,12 @@ from typing import Callable
 
 import numpy as np
 import torch
-from pycocotools import mask as mask_utils
 from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
 
 from .atomic import read_rgb
-from .dataset import DatasetError, annotation_to_mask
+from .coco import annotation_to_mask, coco_dict, gt_annotation, result_entry
+from .dataset import DatasetError
 
 KEYS = ("AP", "AP50", "AP75")
 
@@ -32,10 +32,10 @@ def gt_from_samples(samples, labels: list[str]) -> tuple[dict, list[Callable[[],
         im = sample.image
         images.append({"id": i, "width": im["width"], "height": im["height"], "file_name": str(sample.path)})
         for ann in sample.sweep.annotations_for(im["id"]):
-            annotations.append(_gt_annotation(ann, len(annotations) + 1, i, sample.class_id,
-                                              im["height"], im["width"]))
+            annotations.append(gt_annotation(len(annotations) + 1, i, sample.class_id,
+                                             annotation_to_mask(ann, im["height"], im["width"])))
         loaders.append(lambda s=sample: s.sweep.read_image(s.image))
-    return _coco(images, annotations, labels), loaders
+    return coco_dict(images, annotations, labels, "automask evaluation"), loaders
 
 
 def gt_from_coco_file(annotations_json: str | Path, images_dir: str | Path, labels: list[str]
@@ -66,26 +66,17 @@ def gt_from_coco_file(annotations_json: str | Path, images_dir: str | Path, labe
             raise FileNotFoundError(f"missing image file {file} (named in {path})")
         images.append({"id": im["id"], "width": im["width"], "height": im["height"], "file_name": str(file)})
         loaders.append(lambda f=file: read_rgb(f))
+    by_id = {im["id"]: im for im in images}
     for ann in data["annotations"]:
         if ann.get("category_id") in matched:
-            im = next(i for i in images if i["id"] == ann["image_id"])
-            annotations.append(_gt_annotation(ann, len(annotations) + 1, ann["image_id"],
-                                              matched[ann["category_id"]], im["height"], im["width"],
-                                              crowd=int(ann.get("iscrowd", 0))))
-    return _coco(images, annotations, labels), loaders
-
-
-def _gt_annotation(ann: dict, ann_id: int, image_id: int, class_id: int, h: int, w: int, crowd: int = 0) -> dict:
-    rle = mask_utils.encode(np.asfortranarray(annotation_to_mask(ann, h, w).astype(np.uint8)))
-    bbox = [float(v) for v in mask_utils.toBbox(rle)]
-    rle["counts"] = rle["counts"].decode("ascii")
-    return {"id": ann_id, "image_id": image_id, "category_id": class_id, "segmentation": rle,
-            "bbox": bbox, "area": float(mask_utils.area(rle)), "iscrowd": crowd}
-
-
-def _coco(images, annotations, labels) -> dict:
-    return {"info": {"description": "automask evaluation"}, "images": images, "annotations": annotations,
-            "categories": [{"id": i + 1, "name": n} for i, n in enumerate(labels)]}
+            im = by_id.get(ann.get("image_id"))
+            if im is None:
+                raise DatasetError(f"{path}: annotation {ann.get('id')} names image {ann.get('image_id')!r}, "
+                                   "which is not in its images list: fix or remove the annotation")
+            annotations.append(gt_annotation(len(annotations) + 1, ann["image_id"], matched[ann["category_id"]],
+                                             annotation_to_mask(ann, im["height"], im["width"]),
+                                             crowd=int(ann.get("iscrowd", 0))))
+    return coco_dict(images, annotations, labels, "automask evaluation"), loaders
 
 
 @torch.no_grad()
@@ -98,16 +89,10 @@ def predict(model: torch.nn.Module, images: list[np.ndarray], device) -> list[di
 
 def detections_to_coco(output: dict, image_id: int, mask_threshold: float = 0.5) -> list[dict]:
     """One image's model output as COCO result entries (RLE masks, xywh boxes)."""
-    results = []
     masks = (output["masks"][:, 0] > mask_threshold).numpy()
-    for box, label, score, mask in zip(output["boxes"].tolist(), output["labels"].tolist(),
-                                       output["scores"].tolist(), masks):
-        rle = mask_utils.encode(np.asfortranarray(mask.astype(np.uint8)))
-        rle["counts"] = rle["counts"].decode("ascii")
-        x0, y0, x1, y1 = box
-        results.append({"image_id": image_id, "category_id": int(label), "score": float(score),
-                        "bbox": [x0, y0, x1 - x0, y1 - y0], "segmentation": rle})
-    return results
+    return [result_entry(image_id, int(label), float(score), mask, box)
+            for box, label, score, mask in zip(output["boxes"].tolist(), output["labels"].tolist(),
+                                               output["scores"].tolist(), masks)]
 
 
 def evaluate_model(model: torch.nn.Module, gt: dict, loaders: list[Callable[[], np.ndarray]],

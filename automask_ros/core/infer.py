@@ -21,6 +21,7 @@ import numpy as np
 import torch
 
 from .bundle import load_bundle
+from .coco import result_entry
 from .depth import DepthFrame, check_depth
 from .instance3d import Geometry3D, instance_geometry
 
@@ -254,15 +255,11 @@ def add_geometry(instances: Sequence[Instance], depth: DepthFrame) -> None:
 def instances_to_coco(instances: Sequence[Instance], image_id: int) -> list[dict]:
     """COCO result entries (RLE masks, xywh boxes) for one image, ready for pycocotools loadRes;
     instances with geometry also carry its fields (has_3d, position, size, ...; metres)."""
-    from pycocotools import mask as mask_utils
     out = []
     for inst in instances:
-        rle = mask_utils.encode(np.asfortranarray(inst.mask.astype(np.uint8)))
-        rle["counts"] = rle["counts"].decode("ascii")
-        x0, y0, x1, y1 = inst.box
-        out.append({"image_id": int(image_id), "category_id": int(inst.class_id), "score": round(inst.score, 5),
-                    "bbox": [round(x0, 2), round(y0, 2), round(x1 - x0, 2), round(y1 - y0, 2)],
-                    "segmentation": rle, "label": inst.label})
+        entry = result_entry(int(image_id), int(inst.class_id), round(inst.score, 5), inst.mask, inst.box)
+        entry["bbox"] = [round(v, 2) for v in entry["bbox"]]
+        out.append({**entry, "label": inst.label})
         if inst.geometry is not None:
             out[-1].update(inst.geometry.to_dict())
     return out

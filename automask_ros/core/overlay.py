@@ -10,6 +10,8 @@ from typing import Sequence
 import cv2
 import numpy as np
 
+from .coco import mask_box
+
 # distinct, colour-blind friendly colours (Okabe-Ito + extras), RGB
 PALETTE = np.array([(230, 159, 0), (86, 180, 233), (0, 158, 115), (240, 228, 66), (0, 114, 178),
                     (213, 94, 0), (204, 121, 167), (120, 200, 80), (255, 80, 80), (160, 120, 255)],
@@ -75,7 +77,6 @@ def draw_mask_preview(rgb: np.ndarray, mask: np.ndarray, caption: str = "") -> n
     from types import SimpleNamespace
 
     mask = np.asarray(mask, bool)
-    ys, xs = np.nonzero(mask)
-    box = (xs.min(), ys.min(), xs.max() + 1, ys.max() + 1) if xs.size else (0, 0, 1, 1)
+    box = mask_box(mask) or (0, 0, 1, 1)
     inst = SimpleNamespace(label=caption or "mask", class_id=1, score=1.0, box=box, mask=mask)
     return draw_overlay(rgb, [inst], scores=False)

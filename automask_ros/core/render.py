@@ -27,7 +27,7 @@ import numpy as np
 
 from .atomic import atomic_write_image, atomic_write_json
 from .camera import Intrinsics
-from .dataset import mask_to_annotation
+from .coco import coco_dict, gt_annotation
 from .depth import write_depth_png
 
 OBJECTS = ("mug", "bottle", "box")
@@ -740,19 +740,14 @@ def write_clutter_coco(out_dir: str | Path, scenes, labels: Sequence[str]) -> Pa
     out = Path(out_dir)
     (out / "images").mkdir(parents=True, exist_ok=True)
     cat = {name: i + 1 for i, name in enumerate(labels)}
-    coco = {"info": {"description": "automask synthetic clutter scenes"},
-            "categories": [{"id": i, "name": name, "supercategory": "object"} for name, i in cat.items()],
-            "images": [], "annotations": []}
+    images, annotations = [], []
     for i, (rgb, instances) in enumerate(scenes, start=1):
         name = f"{i:06d}.png"
         atomic_write_image(out / "images" / name, rgb)
-        coco["images"].append({"id": i, "file_name": f"images/{name}", "width": int(rgb.shape[1]),
-                               "height": int(rgb.shape[0])})
+        images.append({"id": i, "file_name": f"images/{name}", "width": int(rgb.shape[1]), "height": int(rgb.shape[0])})
         for label, mask in instances:
-            if label not in cat:
-                continue
-            ann = mask_to_annotation(mask)
-            ann.update(id=len(coco["annotations"]) + 1, image_id=i, category_id=cat[label])
-            coco["annotations"].append(ann)
-    atomic_write_json(out / "annotations.json", coco)
+            if label in cat:
+                annotations.append(gt_annotation(len(annotations) + 1, i, cat[label], mask))
+    atomic_write_json(out / "annotations.json",
+                      coco_dict(images, annotations, labels, "automask synthetic clutter scenes"))
     return out

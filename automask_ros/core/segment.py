@@ -20,6 +20,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from .coco import mask_box
 from .depth import DepthFrame
 
 VOC_CLASSES = ("__background__", "aeroplane", "bicycle", "bird", "boat", "bottle", "bus", "car",
@@ -372,9 +373,7 @@ class FusedSegmenter(Segmenter):
         self.last_background = None
         if near is None or not near.any():
             return p_depth
-        ys, xs = np.nonzero(near)
-        p_fcn = predict_in_box(self.fcn, rgb, pad_box((xs.min(), ys.min(), xs.max() + 1, ys.max() + 1),
-                                                      rgb.shape, 0.5))
+        p_fcn = predict_in_box(self.fcn, rgb, pad_box(mask_box(near), rgb.shape, 0.5))
         terms = [(p_depth, self.depth_weight), (p_fcn, self.fcn_weight)]
         if self.background.has_reference:
             self.last_background = self.background(rgb)
