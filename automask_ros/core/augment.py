@@ -19,6 +19,7 @@ import numpy as np
 
 from . import procedural
 from .atomic import read_rgb
+from .coco import mask_box
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
 
@@ -84,8 +85,7 @@ def random_crop_resize(image: np.ndarray, height: int, width: int, rng: np.rando
 
 def cutout(rgb: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The object's bounding-box crop and its mask."""
-    ys, xs = np.nonzero(mask)
-    y0, y1, x0, x1 = ys.min(), ys.max() + 1, xs.min(), xs.max() + 1
+    x0, y0, x1, y1 = mask_box(mask)
     return rgb[y0:y1, x0:x1], mask[y0:y1, x0:x1]
 
 
