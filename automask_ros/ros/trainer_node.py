@@ -45,7 +45,8 @@ LATCHED = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE,
 
 
 def goal_to_config(goal, p: dict) -> dict:
-    """Train goal + node parameters -> TrainConfig fields (goal values win when set)."""
+    """Train goal + node parameters -> training options for TrainConfig.from_options (goal values
+    win when set; 0 and "" mean unset, as None does there)."""
     out = goal.output_dir or os.path.join(p["output_root"], dt.datetime.now().strftime("%Y%m%d-%H%M%S"))
     config = {"data": list(goal.datasets), "out": out, "preset": p["preset"], "device": p["device"],
               "holdout_every": p["holdout_every"], "force": bool(goal.force)}
