@@ -36,9 +36,9 @@ from .train_config import PRESETS, TrainConfig, TrainError
 from .train_data import TrainData, distractor_pool, load_training_data
 from .train_loop import Run, evaluate, full_metrics, record_evaluation, report, save, train_one_epoch
 from .train_report import curves_png, headline
-from .train_schedule import lr_factor, make_scheduler
+from .train_schedule import make_scheduler
 
-__all__ = ["PRESETS", "TrainConfig", "TrainError", "TrainResult", "epoch_batches", "lr_factor", "train"]
+__all__ = ["PRESETS", "TrainConfig", "TrainError", "TrainResult", "epoch_batches", "train"]
 
 
 @dataclass

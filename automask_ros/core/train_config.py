@@ -21,7 +21,7 @@ PRESETS = {
     "gpu": dict(arch="maskrcnn_resnet50_fpn_v2", min_size=800, max_size=1333, batch_size=4,
                 optimizer="sgd", lr=0.01, weight_decay=1e-4, weights="coco", epochs=12),
 }
-MIN_MAX_SIZE = 512  # a --min-size without --max-size gets max(min_size, this)
+MAX_SIZE_FLOOR = 512  # a min_size without max_size gets max_size = max(min_size, this)
 
 
 class TrainError(ValueError):
@@ -86,7 +86,7 @@ class TrainConfig:
         if "max_minutes" in opts and opts["max_minutes"] <= 0:
             raise TrainError(f"max_minutes (--max-minutes) must be positive, not {opts['max_minutes']}")
         if "min_size" in opts and "max_size" not in opts:
-            opts["max_size"] = max(opts["min_size"], MIN_MAX_SIZE)
+            opts["max_size"] = max(opts["min_size"], MAX_SIZE_FLOOR)
         augment = opts.get("augment", AugmentConfig())
         if isinstance(augment, dict):
             augment = AugmentConfig(**augment)
