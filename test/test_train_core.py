@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from torch.optim.optimizer import register_optimizer_step_pre_hook
 
 sys.path.insert(0, str(Path(__file__).parent))
 from trainutil import make_sweep  # noqa: E402
@@ -88,7 +89,7 @@ def test_eval_cli_on_sweeps_and_plain_coco(trained, data, tmp_path, capsys):
 
 
 def test_resume_after_an_interruption_is_exact(data, tmp_path):
-    cfg = dict(data=[str(data)], epochs=2, **TINY)
+    cfg = dict(data=[str(data)], epochs=2, device="cpu", **TINY)  # CUDA kernels are not bit-exact
     straight = train(TrainConfig(out=str(tmp_path / "a"), **cfg))
     calls = {"n": 0}
 
@@ -109,6 +110,29 @@ def test_resume_after_an_interruption_is_exact(data, tmp_path):
         for entry in h:
             entry.pop("minutes")  # wall time differs; every figure must not
     assert history[0] == history[1]
+
+
+def test_learning_rate_after_a_resume_is_the_uninterrupted_runs(data, tmp_path):
+    """Every optimiser step's real learning rate, read by a torch hook: cancelled + resumed == straight."""
+    cfg = dict(data=[str(data)], epochs=2, device="cpu", **TINY)
+    lrs = []
+    hook = register_optimizer_step_pre_hook(
+        lambda optimizer, args, kwargs: lrs.append(optimizer.param_groups[0]["lr"]))
+    try:
+        train(TrainConfig(out=str(tmp_path / "a"), **cfg))
+        straight, lrs[:] = list(lrs), []
+        calls = {"n": 0}
+
+        def stop_mid_epoch():
+            calls["n"] += 1
+            return calls["n"] > 10
+        train(TrainConfig(out=str(tmp_path / "b"), **cfg), should_stop=stop_mid_epoch)
+        assert len(lrs) == 10
+        train(TrainConfig(out=str(tmp_path / "b"), resume=True, **cfg))
+    finally:
+        hook.remove()
+    assert len(straight) == 14 and len(set(straight)) == 14  # warm-up then cosine: a new rate every step
+    assert lrs == straight
 
 
 def test_budget_stops_cleanly_and_keeps_a_model(data, tmp_path):

@@ -16,10 +16,14 @@ from trainutil import make_sweep  # noqa: E402
 def _worker(rank: int, world: int, port: int, data: str, out: str, states: str) -> None:
     os.environ.update(RANK=str(rank), WORLD_SIZE=str(world), LOCAL_RANK=str(rank),
                       MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), OMP_WAIT_POLICY="PASSIVE")
+    from automask_ros.core.distributed import Distributed
     from automask_ros.core.train import TrainConfig, train
+    group = Distributed("cpu")  # the logged loss is averaged with this: rank r says r + 1
+    mean = group.mean(rank + 1.0)
     result = train(TrainConfig(data=[data], out=out, epochs=1, min_size=64, max_size=96, threads=1,
                                holdout_every=4, device="cpu"))
-    Path(states, f"{rank}.txt").write_text(f"{result.bundle} {result.iterations} {result.digest}")
+    group.close()
+    Path(states, f"{rank}.txt").write_text(f"{result.bundle} {result.iterations} {result.digest} {mean}")
 
 
 def test_two_gloo_processes_train_in_lockstep(tmp_path):
@@ -31,8 +35,9 @@ def test_two_gloo_processes_train_in_lockstep(tmp_path):
     states = tmp_path / "states"
     states.mkdir()
     mp.spawn(_worker, args=(2, port, str(tmp_path / "data"), str(tmp_path / "m"), str(states)), nprocs=2, join=True)
-    bundle0, steps0, digest0 = (states / "0.txt").read_text().split()
-    bundle1, steps1, digest1 = (states / "1.txt").read_text().split()
+    bundle0, steps0, digest0, mean0 = (states / "0.txt").read_text().split()
+    bundle1, steps1, digest1, mean1 = (states / "1.txt").read_text().split()
+    assert mean0 == mean1 == "1.5"  # (1 + 2) / 2 on both ranks
     # 14 training frames over 2 ranks with batch 2: 4 steps each (padded), not 7
     assert steps0 == steps1 == "4"
     assert digest0 == digest1  # gradients were averaged: both ranks end with the same weights

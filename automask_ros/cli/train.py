@@ -49,29 +49,15 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     return p
 
 
+CLI_ONLY = ("command", "quiet", "no_amp", "no_procedural")  # argparse destinations that are not training options
+
+
 def config_from_args(args):
-    from ..core.augment import AugmentConfig
+    """The TrainConfig of these flags, through the constructor the trainer node also uses."""
     from ..core.train import TrainConfig
-    paste = args.paste
-    if paste is not None and not 0 <= paste <= 1:
-        raise ValueError("--paste must be between 0 and 1")
-    for name in ("epochs", "batch_size", "min_size", "max_size"):
-        value = getattr(args, name)
-        if value is not None and value < 1:
-            raise ValueError(f"--{name.replace('_', '-')} must be at least 1")
-    if args.max_minutes is not None and args.max_minutes <= 0:
-        raise ValueError("--max-minutes must be positive")
-    return TrainConfig(data=args.data, out=args.out, preset=args.preset, arch=args.arch, weights=args.weights,
-                       epochs=args.epochs, batch_size=args.batch_size, optimizer=args.optimizer, lr=args.lr,
-                       schedule=args.schedule, min_size=args.min_size,
-                       max_size=args.max_size or (args.min_size and max(args.min_size, 512)),
-                       trainable_layers=args.trainable_layers, holdout_every=args.holdout_every,
-                       val_data=args.val_data, backgrounds=args.backgrounds, distractors=args.distractors,
-                       augment=AugmentConfig(**({} if paste is None else {"paste": paste}),
-                                             procedural=not args.no_procedural),
-                       patience=args.patience, seed=args.seed, max_minutes=args.max_minutes, resume=args.resume,
-                       force=args.force, device=args.device, workers=args.workers, threads=args.threads,
-                       amp=not args.no_amp)
+    options = {k: v for k, v in vars(args).items() if not k.startswith("_") and k not in CLI_ONLY}
+    return TrainConfig.from_options({**options, "amp": not args.no_amp,
+                                     "procedural": False if args.no_procedural else None})
 
 
 def run(args) -> int:

@@ -1,7 +1,10 @@
 """Run core.train.train() in a child process, so a node (or any caller) stays responsive.
 
-Progress dicts stream back through a queue; cancel() asks the child to stop between iterations
-(the trainer keeps its last checkpoint, so `--resume` continues from there).
+The job takes training options (TrainConfig fields; None = default) or a TrainConfig; the child
+builds the config with TrainConfig.from_options, the constructor `automask train` uses too, so a
+bad option comes back as the job's one-line error. Progress dicts stream back through a queue;
+cancel() asks the child to stop between iterations (the trainer keeps its last checkpoint, so
+`--resume` continues from there).
 """
 
 from __future__ import annotations
@@ -15,12 +18,12 @@ from pathlib import Path
 _CTX = mp.get_context("spawn")  # a fresh interpreter: no inherited threads, locks or ROS state
 
 
-def _child(config_dict: dict, updates: mp.Queue, stop: mp.Event) -> None:
+def _child(options: dict, updates: mp.Queue, stop: mp.Event) -> None:
     """Child process entry: train, sending ("progress", dict) then one ("done", dict)."""
     try:
         from automask_ros.core.train import TrainConfig, train
 
-        result = train(TrainConfig(**config_dict),
+        result = train(TrainConfig.from_options(options),
                        progress=lambda p: updates.put(("progress", dict(p))),
                        should_stop=stop.is_set)
         bundle = str(result.bundle) if result.bundle else ""

@@ -40,12 +40,16 @@ PARAMS = [
           read_only=True),
     Param("feedback_period_s", 1.0, "action feedback period", 0.05, 60.0),
 ]
+# rclpy forgets a finished goal after result_timeout (default 10 s); a result set later is lost
+# (KeyError in rclpy) and a client that asks later gets UNKNOWN. Keep results for a while.
+RESULT_KEPT_S = 600
 LATCHED = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE,
                      durability=DurabilityPolicy.TRANSIENT_LOCAL)
 
 
 def goal_to_config(goal, p: dict) -> dict:
-    """Train goal + node parameters -> TrainConfig fields (goal values win when set)."""
+    """Train goal + node parameters -> training options for TrainConfig.from_options (goal values
+    win when set; 0 and "" mean unset, as None does there)."""
     out = goal.output_dir or os.path.join(p["output_root"], dt.datetime.now().strftime("%Y%m%d-%H%M%S"))
     config = {"data": list(goal.datasets), "out": out, "preset": p["preset"], "device": p["device"],
               "holdout_every": p["holdout_every"], "force": bool(goal.force)}
@@ -70,7 +74,8 @@ class TrainerNode(Node):
         self.server = ActionServer(self, Train, "~/train", execute_callback=self._execute,
                                    goal_callback=lambda _: GoalResponse.ACCEPT,
                                    cancel_callback=lambda _: CancelResponse.ACCEPT,
-                                   callback_group=ReentrantCallbackGroup())
+                                   callback_group=ReentrantCallbackGroup(),
+                                   result_timeout=RESULT_KEPT_S)
         self.get_logger().info("ready: send a Train goal to ~/train")
 
     def _execute(self, goal_handle) -> Train.Result:
@@ -117,8 +122,8 @@ class TrainerNode(Node):
         if cancelled_at is not None or r.get("cancelled"):
             goal_handle.canceled()
         elif r["success"]:
+            self._announce(r["bundle"], result)  # first: it imports torch (10 s on a busy CPU)
             goal_handle.succeed()
-            self._announce(r["bundle"], result)
         else:
             self.get_logger().error(f"training failed: {r['message']}")
             goal_handle.abort()
