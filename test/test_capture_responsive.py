@@ -2,30 +2,38 @@
 
 The capture node's status timer and its stop_sweep service run on the same executor as every
 other service; the soak found them stalling 1-4 s behind a slow segmentation. Here a real U^2-Net-p
-segmenter is slowed down (as on a loaded CPU) while one thread feeds frames: status() and
-finish() from another thread answer at once, and the frame in progress is still stored and the
-sweep closed on disk right after it.
+segmenter is held inside a frame (as on a loaded CPU, for as long as the test likes) while one
+thread feeds it: status() and finish() from another thread answer while that frame is still in
+the segmenter, and the frame in progress is still stored and the sweep closed on disk right
+after it.
 """
 
 from __future__ import annotations
 
 import threading
-import time
 
 from automask_ros.core.dataset import SweepWriter, load_sweep, validate_sweep
 from automask_ros.core.render import render_sweep
 from automask_ros.core.sweep import CaptureParams, SweepRecorder, build_segmenter
 
 
-class Slow:
-    """A real segmenter that takes at least `delay` seconds per frame."""
+class Held:
+    """A real segmenter that, once armed, holds each frame until the test releases it."""
 
-    def __init__(self, inner, delay):
-        self.inner, self.delay = inner, delay
+    def __init__(self, inner):
+        self.inner = inner
+        self.armed = False
+        self.entered, self.release, self.left = threading.Event(), threading.Event(), threading.Event()
 
     def __call__(self, rgb, depth=None):
-        time.sleep(self.delay)
-        return self.inner(rgb, depth)
+        if not self.armed:
+            return self.inner(rgb, depth)
+        self.entered.set()
+        self.release.wait(60)  # generous: a caller that waited for this frame shows up below
+        try:
+            return self.inner(rgb, depth)
+        finally:
+            self.left.set()
 
     def __getattr__(self, name):
         return getattr(self.inner, name)
@@ -34,23 +42,26 @@ class Slow:
 def test_status_and_finish_do_not_wait_for_the_frame_in_progress(tmp_path):
     params = CaptureParams(segmenter="u2net", seg_threads=1, step_deg=30.0, negatives_before=0,
                            contact_sheet=False)
-    recorder = SweepRecorder(SweepWriter(tmp_path, "mug"), Slow(build_segmenter(params), 1.5), params)
+    held = Held(build_segmenter(params))
+    recorder = SweepRecorder(SweepWriter(tmp_path, "mug"), held, params)
     frames = list(render_sweep("mug", n_frames=12, size=(160, 120), seed=3, empty_frames=0))
     recorder.feed(frames[0].rgb, stamp=0.0, angle_deg=frames[0].angle_deg)
     assert recorder.status()["seen"] == 1
+    held.armed = True
     worker = threading.Thread(target=recorder.feed, args=(frames[1].rgb,),
                               kwargs={"stamp": 1.0, "angle_deg": frames[1].angle_deg})
     worker.start()
-    time.sleep(0.3)  # the second frame is being segmented now
-    assert worker.is_alive()
-    t0 = time.perf_counter()
+    assert held.entered.wait(60), "the second frame never reached the segmenter"
     status = recorder.status()
     closed = recorder.finish("finished", "stopped")
-    answer_s = time.perf_counter() - t0
-    assert answer_s < 0.2, f"status/finish waited {answer_s:.2f} s for the frame"
+    # both answered while the frame was still held in the segmenter (had they waited for it,
+    # the hold would have timed out first and `left` would be set)
+    assert not held.left.is_set(), "status()/finish() waited for the frame in progress"
     assert status["seen"] == 1 and status["state"] == "recording"  # the snapshot before this frame
     assert closed["state"] == "finished"
-    worker.join(30)
+    held.release.set()
+    worker.join(60)
+    assert not worker.is_alive()
     assert recorder.status()["seen"] == 2
     sweep = load_sweep(recorder.writer.path)
     assert validate_sweep(recorder.writer.path) == []
