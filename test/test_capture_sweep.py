@@ -55,17 +55,22 @@ def test_angle_sweep_keeps_one_revolution_with_good_masks(tmp_path, sweep_frames
 
 
 def test_an_angle_that_arrives_after_the_object_does_not_break_the_sweep(tmp_path, sweep_frames):
-    """A turntable encoder that starts late: the first object frames have no angle."""
+    """A turntable encoder that starts late: the first two object frames have no angle. They are
+    kept as views by appearance; from the first angle on, views are kept every step_deg of it."""
     rec = recorder(tmp_path, step_deg=30)
-    late = [f for f in sweep_frames if not f.is_empty]
-    for k, f in enumerate(late):
-        r = rec.feed(f.rgb, f.stamp, angle_deg=None if k < 2 else f.angle_deg, source=k)
-        assert r.status in ("kept", "skipped", "rejected", "negative", "done")
-        if rec.done:
-            break
+    statuses, objects = [], 0
+    for f in sweep_frames:
+        late = not f.is_empty and objects < 2
+        objects += not f.is_empty
+        statuses.append(rec.feed(f.rgb, f.stamp, angle_deg=None if f.is_empty or late else f.angle_deg,
+                                 source=f"frame{f.stamp}").status)
+    # empty turntable, the two frames before the encoder, then the 22 frames 15 deg apart from 30 deg
+    assert statuses == ["negative", "negative", "kept", "kept"] + ["kept", "skipped"] * 11
     status = rec.finish()
-    assert status["kept"] >= 8 and status["state"] == "finished"
+    assert status["state"] == "finished" and status["kept"] == 13 and status["rejected"] == 0
     assert validate_sweep(status["path"]) == []
+    kept = [i["angle_deg"] for i in load_sweep(status["path"]).images if not i["negative"]]
+    assert kept == [None, None] + [30.0 * k for k in range(11)]  # measured from the first angle seen
 
 
 def test_time_based_angle_and_max_frames(tmp_path, sweep_frames):

@@ -1,21 +1,21 @@
 """The newest-frame worker drops stale items instead of queueing them, and survives errors."""
 
 import threading
-import time
 
 from automask_ros.core.latest import LatestWorker
 
 
 def test_slow_consumer_sees_only_newest_items():
-    seen, gate = [], threading.Event()
+    seen, entered, gate = [], threading.Event(), threading.Event()
 
     def handle(item):
-        gate.wait(5)
+        entered.set()
+        assert gate.wait(60), "the test never opened the gate"
         seen.append(item)
 
     worker = LatestWorker(handle)
     worker.submit(0)
-    time.sleep(0.05)  # item 0 is now being handled, blocked on the gate
+    assert entered.wait(60)  # item 0 is now being handled, blocked on the gate
     for i in range(1, 10):
         worker.submit(i)
     gate.set()

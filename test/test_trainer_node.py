@@ -14,6 +14,7 @@ from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 
 from automask.action import Train
 from automask.msg import ModelInfo
+from automask_ros.core.bundle import read_bundle_meta
 from ros_process import start_node, stop
 from trainutil import make_sweep
 
@@ -68,7 +69,9 @@ def test_goal_trains_streams_feedback_and_announces_the_model(trainer):
     assert result.status == GoalStatus.STATUS_SUCCEEDED, (trainer["tmp"] / "node.log").read_text()[-3000:]
     assert result.result.success and Path(result.result.model_path) == out
     assert (out / "model.pt").is_file() and (out / "model.json").is_file()
-    assert 0.0 <= result.result.mask_ap50 <= 1.0
+    metrics = read_bundle_meta(out)["metrics"]  # the result carries the bundle's own held-out figures
+    assert result.result.mask_ap == pytest.approx(metrics["segm_AP"], abs=1e-6)  # float32 in the message
+    assert result.result.mask_ap50 == pytest.approx(metrics["segm_AP50"], abs=1e-6)
 
     phases = {f.phase for _, f in feedback}
     assert "train" in " ".join(phases), phases

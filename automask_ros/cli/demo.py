@@ -33,8 +33,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                    help="frames/s played to the capture node (default 0.5: the FCN takes ~1.4 s a frame here)")
     p.add_argument("--detect-rate", type=float, default=2.0, help="frames/s played to the detector node")
     p.add_argument("--segmenter", default="",
-                   help="capture node segmenter (default: the node's own, auto; with --sweep, u2net, as "
-                        "a folder that starts with the object in view has no empty frame)")
+                   help="capture node segmenter (default: the node's own, auto, for the rendered rig and "
+                        "for --sweep alike; a --sweep folder is taken to start with the object in view, "
+                        "so the capture node is told it has no empty-turntable frame)")
     p.add_argument("--score-threshold", type=float, default=0.5, help="detector node score threshold")
     p.add_argument("--external-nodes", action="store_true",
                    help="drive nodes that already run (demo.launch.py) instead of starting them here")

@@ -45,21 +45,27 @@ class DemoOptions:
     external_nodes: bool = False     # drive nodes started elsewhere (demo.launch.py)
     train_threads: int = 2
     score_threshold: float = 0.5     # detector node
-    segmenter: str = ""              # capture node segmenter; "" = the node's default (auto)
+    segmenter: str = ""              # capture node segmenter; "" = the node's default (config/capture.yaml)
 
 
 def node_settings(opts: DemoOptions, data: DemoData, out: Path) -> dict[str, dict]:
-    """The parameters the demo gives each node (on top of their defaults or launch files)."""
+    """The parameters the demo gives each node (on top of their defaults or launch files).
+
+    Only paths, the camera and the training budget: the capture node keeps every default a
+    user gets (config/capture.yaml, core/sweep.CaptureParams), segmenter included. The one
+    exception is a fact about the data, not a setting: a folder that starts with the object in
+    view has no empty-turntable frame, so its first frame must not be taken as one.
+    """
     first = read_rgb(ImageFolder(data.sweep, data.sweep_glob).files[0])
     trainer = {"output_root": str(out / "models"), "min_size": int(min(first.shape[:2])),
                "threads": int(opts.train_threads), "feedback_period_s": 2.0}
     if data.backgrounds:
         trainer["backgrounds"] = str(data.backgrounds)
-    # the rendered rig runs the product's default capture path: colour + depth + camera_info, the
-    # empty turntable first (the node's empty_frames), segmenter auto
+    # the rendered rig is what the defaults expect: colour + depth + camera_info, the empty
+    # turntable first (the node's empty_frames)
     capture = {"dataset_root": str(out / "dataset"), "camera_timeout_s": 60.0}
-    if data.empty_frames == 0:  # a folder that starts with the object in view (COIL): no background
-        capture.update(segmenter="u2net", empty_frames=0)
+    if data.empty_frames == 0:  # a folder that starts with the object in view (COIL): no empty frame
+        capture["empty_frames"] = 0
     if opts.segmenter:
         capture["segmenter"] = opts.segmenter
     return {"player_node": {"autostart": False},
@@ -144,7 +150,7 @@ def run_demo(opts: DemoOptions, say=print) -> Path:
                                        truth=data.truth, phases=phases,
                                        facts={"ROS_DOMAIN_ID": os.environ.get("ROS_DOMAIN_ID", "0"),
                                               "nodes": "external (launch)" if opts.external_nodes
-                                              else "in this process, MultiThreadedExecutor"})
+                                              else "in this process, one executor per node"})
     arrays = [instances for run in (heldout, clutter) if run for _, instances in run[0]]
     atomic_write_json(out / "demo.json", {  # the same figures for scripts and tests
         "report": str(path), "dataset": status.sweep_path, "bundle": result.model_path,

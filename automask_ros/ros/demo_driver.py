@@ -1,8 +1,9 @@
 """The demo over ROS 2: drives the player, capture, trainer and detector nodes over DDS.
 
 DemoDriver only talks to nodes through their topics, services and actions, so the same code
-runs against nodes in this process (run_demo's default: one MultiThreadedExecutor) or nodes
-started by demo.launch.py (`automask demo --external-nodes`). Data, scoring and the report
+runs against nodes in this process (run_demo's default: each node on its own executor and
+thread, as its executable spins it) or nodes started by demo.launch.py
+(`automask demo --external-nodes`). Data, scoring and the report
 are core/demo.py.
 """
 
@@ -16,7 +17,7 @@ from pathlib import Path
 from typing import Callable
 
 from rclpy.action import ActionClient
-from rclpy.executors import MultiThreadedExecutor
+from rclpy.executors import Executor
 from rclpy.node import Node
 from rclpy.parameter import Parameter
 from rclpy.parameter_client import AsyncParameterClient
@@ -31,6 +32,7 @@ from automask.srv import StartSweep
 from automask_ros.core.infer import Instance
 from automask_ros.ros.image_conversion import imgmsg_to_rgb
 from automask_ros.ros.instance_msgs import geometry_from_instance, mask_from_instance
+from automask_ros.ros.spin import make_executor
 
 LATCHED = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE,
                      durability=DurabilityPolicy.TRANSIENT_LOCAL)
@@ -215,23 +217,32 @@ class DemoDriver(Node):
 
 @dataclass
 class Spinner:
-    """An executor spinning in a background thread, and the nodes it owns."""
+    """The nodes of this process, each on its own executor in its own background thread.
 
-    executor: MultiThreadedExecutor
+    Each node gets the executor its executable spins it on (ros/spin.make_executor: one thread,
+    the trainer a few), so the demo measures what a user's nodes do: one shared multi-threaded
+    executor busy-loops holding the GIL and starves the capture and detector inference threads.
+    """
+
+    executors: list[Executor]
     nodes: list
-    thread: threading.Thread
+    threads: list[threading.Thread]
 
     @classmethod
-    def start(cls, nodes: list, threads: int = 8) -> "Spinner":
-        executor = MultiThreadedExecutor(num_threads=threads)
+    def start(cls, nodes: list) -> "Spinner":
+        executors, threads = [], []
         for node in nodes:
+            executor = make_executor(node)
             executor.add_node(node)
-        thread = threading.Thread(target=executor.spin, name="demo-executor", daemon=True)
-        thread.start()
-        return cls(executor, nodes, thread)
+            thread = threading.Thread(target=executor.spin, name=f"spin-{node.get_name()}", daemon=True)
+            thread.start()
+            executors.append(executor)
+            threads.append(thread)
+        return cls(executors, nodes, threads)
 
     def stop(self) -> None:
-        self.executor.shutdown(timeout_sec=5.0)
+        for executor in self.executors:
+            executor.shutdown(timeout_sec=5.0)
         for node in reversed(self.nodes):
             node.destroy_node()
 

@@ -17,14 +17,22 @@ from automask_ros.ros.stop_flag import install
 STOP_POLL_S = 0.2
 
 
-def spin_node(node_factory, args=None, threads: int = 1) -> int:
-    """Create the node, spin it, always clean up.
+def make_executor(node) -> SingleThreadedExecutor | MultiThreadedExecutor:
+    """The executor a node spins on: one thread unless its class asks for more (`executor_threads`).
 
     One thread is the default: the camera nodes hand frames to a worker thread and return at
     once. rclpy's MultiThreadedExecutor busy-loops holding the GIL while a ready callback waits
     for its group, which at 30 Hz of images starved the inference thread (detector 0.9 -> 6.3
     frames/s, capture 2.2 -> 3.6 with one thread). Only a node whose callbacks block for long
-    (the trainer's action) asks for more.
+    (the trainer's action, so that a cancel is still heard) asks for more. The node executables
+    and the demo's in-process nodes both take their executor from here.
+    """
+    threads = int(getattr(node, "executor_threads", 1))
+    return SingleThreadedExecutor() if threads == 1 else MultiThreadedExecutor(num_threads=threads)
+
+
+def spin_node(node_factory, args=None) -> int:
+    """Create the node, spin it on its executor (make_executor), always clean up.
 
     A start-up error the user can fix (bad parameter file, missing folder) is one line, exit 2.
 
@@ -50,7 +58,7 @@ def spin_node(node_factory, args=None, threads: int = 1) -> int:
         print(f"{getattr(node_factory, '__name__', 'node')}: error: {exc}", flush=True)
         rclpy.try_shutdown()
         return 2
-    executor = SingleThreadedExecutor() if threads == 1 else MultiThreadedExecutor(num_threads=threads)
+    executor = make_executor(node)
     executor.add_node(node)
     install_signal_handlers(SignalHandlerOptions.ALL)  # chains to our flag handler
     failure: list[BaseException] = []

@@ -63,6 +63,8 @@ def goal_to_config(goal, p: dict) -> dict:
 
 
 class TrainerNode(Node):
+    executor_threads = 4  # the Train action blocks its callback for the whole run (ros/spin.py)
+
     def __init__(self, **kwargs):
         super().__init__("trainer_node", **kwargs)
         declare(self, PARAMS)
@@ -147,4 +149,4 @@ class TrainerNode(Node):
 
 
 def main(args=None) -> int:
-    return spin_node(TrainerNode, args, threads=4)
+    return spin_node(TrainerNode, args)
