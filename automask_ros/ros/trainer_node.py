@@ -20,6 +20,7 @@ from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 
 from automask.action import Train
 from automask.msg import ModelInfo
+from automask_ros.core.augment import AugmentConfig
 from automask_ros.core.train_job import TrainingJob
 from automask_ros.ros.params import DEVICE_CHOICES, Param, declare, values
 from automask_ros.ros.spin import spin_node
@@ -31,7 +32,12 @@ PARAMS = [
     Param("base_model", "", "default initial weights: none, coco, a weights file or a bundle folder"),
     Param("epochs", 0, "default epochs; 0 = the preset's", 0, 100000),
     Param("max_minutes", 0.0, "default wall-clock budget in minutes; 0 = none", 0.0, 1e6),
-    Param("backgrounds", "", "folder of photos for copy-paste augmentation; empty = no copy-paste"),
+    Param("paste", AugmentConfig.paste, "probability that a sample becomes a copy-paste composite on another "
+          "scene; 0 = train on the sweeps as they are", 0.0, 1.0),
+    Param("procedural", AugmentConfig.procedural, "paste onto procedural clutter scenes among procedural "
+          "distractor shapes (besides the workspace, backgrounds and the sweeps' negatives)"),
+    Param("backgrounds", "", "folder of more photos for copy-paste (the dataset's workspace/ is always used)"),
+    Param("distractors", "", "comma-separated sweeps of OTHER objects, pasted unlabelled as hard negatives"),
     Param("device", "auto", "auto (CUDA when present), cpu or cuda[:N]", choices=DEVICE_CHOICES),
     Param("holdout_every", 6, "every k-th kept view of each sweep is held out for evaluation", 0, 1000),
     Param("min_size", 0, "training image short side; 0 = the preset's", 0, 4096),
@@ -57,6 +63,8 @@ def goal_to_config(goal, p: dict) -> dict:
     optional = {"weights": weights or None, "epochs": goal.epochs or p["epochs"] or None,
                 "max_minutes": goal.max_minutes or p["max_minutes"] or None,
                 "backgrounds": p["backgrounds"] or None, "min_size": p["min_size"] or None,
+                "paste": p["paste"], "procedural": p["procedural"],
+                "distractors": [d.strip() for d in p["distractors"].split(",") if d.strip()] or None,
                 "threads": p["threads"] or None}
     config.update({k: v for k, v in optional.items() if v is not None})
     return config
