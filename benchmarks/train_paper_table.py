@@ -50,6 +50,7 @@ from automask_ros.core.coco import reference_iou  # noqa: E402
 from automask_ros.core.data import load_sweeps, split_by_view  # noqa: E402
 from automask_ros.core.dataset import SweepWriter  # noqa: E402
 from automask_ros.core.evaluate import evaluate_model, format_table, gt_from_samples  # noqa: E402
+from automask_ros.core.infer import Detector  # noqa: E402
 
 DATA = ROOT.parent / "shared" / "data"
 COIL = DATA / "coil100"
@@ -246,7 +247,6 @@ def false_positives(bundle: Path, score_threshold: float = 0.5) -> dict | None:
     frames = sorted(p for p in NEGATIVE_SCENES.glob("*.png") if not p.stem.endswith("_depth"))
     if not frames:
         return None
-    from automask_ros.core.infer import Detector
     detector = Detector(bundle, device="cpu", score_threshold=score_threshold)
     counts = [len(detector.detect(read_rgb(f))) for f in frames]
     return {"frames": len(frames), "score_threshold": score_threshold,
