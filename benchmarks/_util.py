@@ -126,8 +126,8 @@ def untrained_bundle(out: Path, arch: str = "maskrcnn_mobilenet_v3_fpn", labels=
     """A real model bundle of a seeded, untrained Mask R-CNN: what the detector loads, in seconds."""
     import torch
 
-    from automask_ros.core.bundle import save_bundle
-    from automask_ros.core.model import build_model
+    from automask_ros.core.training.bundle import save_bundle
+    from automask_ros.core.training.model import build_model
     torch.manual_seed(0)
     model = build_model(arch, len(labels) + 1, min_size=min_size, max_size=max_size)
     meta = {"model_id": model_id or f"bench-{arch}", "arch": arch, "labels": list(labels),

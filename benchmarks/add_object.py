@@ -26,8 +26,8 @@ sys.path.insert(0, str(ROOT))
 from _util import machine  # noqa: E402
 from train_paper_table import COIL, RESULTS, cutout_ref, score  # noqa: E402
 
-from automask_ros.core.atomic import atomic_write_json  # noqa: E402
-from automask_ros.core.dataset import SweepWriter  # noqa: E402
+from automask_ros.core.shared.atomic import atomic_write_json  # noqa: E402
+from automask_ros.core.capture.dataset import SweepWriter  # noqa: E402
 
 NEW = {"obj4": 4}
 

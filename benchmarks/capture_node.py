@@ -33,7 +33,7 @@ from _util import ROOT, machine, print_machine, start_node  # noqa: E402
 
 from automask.msg import SweepStatus  # noqa: E402
 from automask.srv import StartSweep  # noqa: E402
-from automask_ros.core.render import render_sweep  # noqa: E402
+from automask_ros.core.demo.render import render_sweep  # noqa: E402
 from automask_ros.ros.image_conversion import numpy_to_imgmsg, rgb_to_imgmsg  # noqa: E402
 
 

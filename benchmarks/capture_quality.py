@@ -44,9 +44,9 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from _util import machine  # noqa: E402
-from automask_ros.core.atomic import atomic_write_bytes, atomic_write_json, read_rgb  # noqa: E402
-from automask_ros.core.coco import reference_iou  # noqa: E402
-from automask_ros.core.segment import (BackgroundSegmenter, Segmenter, fuse,  # noqa: E402
+from automask_ros.core.shared.atomic import atomic_write_bytes, atomic_write_json, read_rgb  # noqa: E402
+from automask_ros.core.shared.coco import reference_iou  # noqa: E402
+from automask_ros.core.capture.segment import (BackgroundSegmenter, Segmenter, fuse,  # noqa: E402
                                        make_segmenter)
 
 DATA = ROOT.parent / "shared" / "data"
@@ -157,9 +157,9 @@ class CachedFCN(Segmenter):
 
 def run_pipeline(frames, segmenter, reference, params_extra=None):
     """Feed a whole sweep through SweepRecorder; return per-frame (cleaned mask, status)."""
-    from automask_ros.core.dataset import SweepWriter
-    from automask_ros.core.capture_params import CaptureParams, source_defaults
-    from automask_ros.core.sweep import SweepRecorder
+    from automask_ros.core.capture.dataset import SweepWriter
+    from automask_ros.core.capture.capture_params import CaptureParams, source_defaults
+    from automask_ros.core.capture.sweep import SweepRecorder
 
     params = CaptureParams.from_dict({**source_defaults("images"), "contact_sheet": False,
                                       "negatives_before": 1 if reference is not None else 0, **(params_extra or {})})
@@ -200,7 +200,7 @@ def evaluate_sweep(frames, reference, live, backends, params_extra=None):
             res["background/cleaned"] = _score(frames, run_pipeline(frames, BackgroundSegmenter(), reference,
                                                                     params_extra))
         if "fused" in backends:
-            from automask_ros.core.segment import FusedSegmenter
+            from automask_ros.core.capture.segment import FusedSegmenter
             res["fused/raw"] = {"ious": [reference_iou(fuse(probs[k], bgp[k]) > 0.5, ref) for k, _, ref, _ in frames]}
             res["fused/cleaned"] = _score(frames, run_pipeline(frames, FusedSegmenter(CachedFCN(live),
                                                                                       BackgroundSegmenter()),
@@ -228,7 +228,7 @@ def summarise(res):
 
 def speed(live, n=8):
     """Per-frame seconds: U^2-Net-p alone vs U^2-Net-p + clean-up, at 640x480 (squirrel frames)."""
-    from automask_ros.core.cleanup import CleanupParams, cleanup
+    from automask_ros.core.capture.cleanup import CleanupParams, cleanup
     seg_t, clean_t = [], []
     prev = None
     for k in range(n):

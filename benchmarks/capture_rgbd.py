@@ -7,7 +7,7 @@ Sets:
 - real Kinect v1 frames of a lab turntable (../shared/data/uw_rgbd/turntable: an apple and a
   ball on a white turntable, a board, bottles and a room around them), scored against UW's own
   automatic masks (IoU, binary);
-- the synthetic RGB-D rig of core/render.py (unseen seeds), scored against its exact masks.
+- the synthetic RGB-D rig of core/demo/render.py (unseen seeds), scored against its exact masks.
 
 Every frame goes through the product's capture path: SweepRecorder with the default parameters
 (segmenter auto), fed like `automask capture --images --depth --intrinsics` feeds it; a folder of
@@ -41,16 +41,16 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from _util import machine  # noqa: E402
 
-from automask_ros.core.atomic import atomic_write_json, read_rgb  # noqa: E402
-from automask_ros.core.camera import load_intrinsics  # noqa: E402
-from automask_ros.core.coco import mask_iou  # noqa: E402
-from automask_ros.core.contact_sheet import write_contact_sheet  # noqa: E402
-from automask_ros.core.dataset import SweepWriter  # noqa: E402
-from automask_ros.core.depth import DepthFrame, read_depth  # noqa: E402
-from automask_ros.core.capture_params import CaptureParams, source_defaults  # noqa: E402
-from automask_ros.core.segment import make_segmenter  # noqa: E402
-from automask_ros.core.sweep import SweepRecorder  # noqa: E402
-from automask_ros.core.turntable import find_turntable  # noqa: E402
+from automask_ros.core.shared.atomic import atomic_write_json, read_rgb  # noqa: E402
+from automask_ros.core.shared.camera import load_intrinsics  # noqa: E402
+from automask_ros.core.shared.coco import mask_iou  # noqa: E402
+from automask_ros.core.capture.contact_sheet import write_contact_sheet  # noqa: E402
+from automask_ros.core.capture.dataset import SweepWriter  # noqa: E402
+from automask_ros.core.shared.depth import DepthFrame, read_depth  # noqa: E402
+from automask_ros.core.capture.capture_params import CaptureParams, source_defaults  # noqa: E402
+from automask_ros.core.capture.segment import make_segmenter  # noqa: E402
+from automask_ros.core.capture.sweep import SweepRecorder  # noqa: E402
+from automask_ros.core.capture.turntable import find_turntable  # noqa: E402
 
 DATA = ROOT.parent / "shared" / "data"
 UW = DATA / "uw_rgbd"
@@ -136,10 +136,10 @@ def _centre(rgb) -> np.ndarray:
 
 
 def synthetic_rig(seeds: list[int], n_frames: int, sheet_items: list) -> dict:
-    """The renderer's RGB-D rig (core/rig.py), unseen seeds: the product's default capture path
+    """The renderer's RGB-D rig (core/demo/rig.py), unseen seeds: the product's default capture path
     (the empty turntable first, then the object), with sensor depth and without."""
-    from automask_ros.core.render import OBJECTS
-    from automask_ros.core.rig import render_rig
+    from automask_ros.core.demo.render import OBJECTS
+    from automask_ros.core.demo.rig import render_rig
 
     out = {}
     for mode in ("depth", "rgb"):
@@ -179,8 +179,8 @@ def speed(repeats: int) -> dict:
     """Per-frame capture time at 640x480 with depth vs without, on the same rig frames, interleaved
     in one run (a rig sweep, so that both paths see a sensible scene: the empty turntable first);
     and the depth segmenter's own time (turntable known) against the colour-only frame time."""
-    from automask_ros.core.depth_segment import DepthSegmenter
-    from automask_ros.core.rig import render_rig
+    from automask_ros.core.capture.depth_segment import DepthSegmenter
+    from automask_ros.core.demo.rig import render_rig
 
     frames = list(render_rig("mug", n_frames=6, size=(640, 480), seed=2000, empty_frames=1))
     times = {"depth": [], "rgb": []}

@@ -12,7 +12,7 @@ are timed in turn (raw, detect, raw, ...) and detect/raw is the median of the pe
 The models are untrained bundles (no pretrained weights can be downloaded here); the cost of a
 forward does not depend on the weights, but it does depend on the number of detections (each
 pastes a full-frame mask), so the detection count is pinned with score threshold 0 and top-k N.
-Scenes are synthetic table tops (core/render.py) with 1 or 10 objects.
+Scenes are synthetic table tops (core/demo/render.py) with 1 or 10 objects.
 """
 
 from __future__ import annotations
@@ -34,10 +34,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _util import machine, print_machine, time_interleaved, untrained_bundle  # noqa: E402
 
-from automask_ros.core import render as R  # noqa: E402
-from automask_ros.core.infer import Detector  # noqa: E402
+from automask_ros.core.demo import render as R  # noqa: E402
+from automask_ros.core.detection.infer import Detector  # noqa: E402
 
-# the input sizes each arch is deployed with (core/train.py presets)
+# the input sizes each arch is deployed with (core/training/train.py presets)
 PRESET_SIZES = {"maskrcnn_mobilenet_v3_fpn": (320, 512), "maskrcnn_resnet50_fpn_v2": (800, 1333),
                 "maskrcnn_resnet50_fpn": (800, 1333)}
 

@@ -41,8 +41,8 @@ from _util import ROOT, machine, print_machine, start_node, untrained_bundle  # 
 from detector_forward import raw_forward_fn, scene  # noqa: E402
 
 from automask.msg import InstanceArray  # noqa: E402
-from automask_ros.core.image_codec import encode_compressed  # noqa: E402
-from automask_ros.core.infer import Detector  # noqa: E402
+from automask_ros.core.shared.image_codec import encode_compressed  # noqa: E402
+from automask_ros.core.detection.infer import Detector  # noqa: E402
 from automask_ros.ros.image_conversion import rgb_to_imgmsg  # noqa: E402
 
 ARCH = "maskrcnn_mobilenet_v3_fpn"

@@ -41,12 +41,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _util import ROOT, machine, print_machine, untrained_bundle  # noqa: E402
 
-from automask_ros.core import render as R  # noqa: E402
-from automask_ros.core.camera import backproject, load_intrinsics, project  # noqa: E402
-from automask_ros.core.depth import DepthFrame, read_depth  # noqa: E402
-from automask_ros.core.depth_noise import structured_light  # noqa: E402
-from automask_ros.core.instance3d import instance_geometry  # noqa: E402
-from automask_ros.core.plane import fit_plane  # noqa: E402
+from automask_ros.core.demo import render as R  # noqa: E402
+from automask_ros.core.shared.camera import backproject, load_intrinsics, project  # noqa: E402
+from automask_ros.core.shared.depth import DepthFrame, read_depth  # noqa: E402
+from automask_ros.core.shared.depth_noise import structured_light  # noqa: E402
+from automask_ros.core.detection.instance3d import instance_geometry  # noqa: E402
+from automask_ros.core.capture.plane import fit_plane  # noqa: E402
 
 DATA = ROOT.parent / "shared" / "data"
 
@@ -167,7 +167,7 @@ def real() -> dict:
 def speed(repeats: int, work: Path) -> dict:
     from std_msgs.msg import Header
 
-    from automask_ros.core.infer import Detector, add_geometry
+    from automask_ros.core.detection.infer import Detector, add_geometry
     from automask_ros.ros.cloud import to_cloud
     from automask_ros.ros.markers import to_markers
     from automask_ros.ros.vision import to_detections_3d
@@ -231,7 +231,7 @@ def main() -> int:
         with tempfile.TemporaryDirectory() as work:
             result["speed"] = speed(args.repeats, Path(work))
         print("speed:", json.dumps(result["speed"]))
-    from automask_ros.core.atomic import atomic_write_json
+    from automask_ros.core.shared.atomic import atomic_write_json
     atomic_write_json(args.out, result)
     print(f"wrote {args.out}")
     return 0

@@ -25,7 +25,7 @@ from pathlib import Path
 sys.path[:0] = [str(Path(__file__).resolve().parent), str(Path(__file__).resolve().parents[1])]
 from _util import ROOT, machine  # noqa: E402
 
-from automask_ros.core.atomic import atomic_write_bytes  # noqa: E402
+from automask_ros.core.shared.atomic import atomic_write_bytes  # noqa: E402
 
 HERE = ROOT / "benchmarks"
 RESULTS_DIR = HERE / "results"

@@ -38,7 +38,7 @@ from _util import ROOT, machine, print_machine, start_node, untrained_bundle  # 
 
 from automask.msg import InstanceArray, SweepStatus  # noqa: E402
 from automask.srv import StartSweep  # noqa: E402
-from automask_ros.core.render import render_sweep  # noqa: E402
+from automask_ros.core.demo.render import render_sweep  # noqa: E402
 from automask_ros.ros.image_conversion import rgb_to_imgmsg  # noqa: E402
 
 ARCH = "maskrcnn_mobilenet_v3_fpn"

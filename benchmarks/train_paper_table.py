@@ -44,13 +44,13 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from _util import machine  # noqa: E402
-from automask_ros.core.atomic import atomic_write_json, read_rgb  # noqa: E402
-from automask_ros.core.bundle import load_bundle  # noqa: E402
-from automask_ros.core.coco import reference_iou  # noqa: E402
-from automask_ros.core.data import load_sweeps, split_by_view  # noqa: E402
-from automask_ros.core.dataset import SweepWriter  # noqa: E402
-from automask_ros.core.evaluate import evaluate_model, format_table, gt_from_samples  # noqa: E402
-from automask_ros.core.infer import Detector  # noqa: E402
+from automask_ros.core.shared.atomic import atomic_write_json, read_rgb  # noqa: E402
+from automask_ros.core.training.bundle import load_bundle  # noqa: E402
+from automask_ros.core.shared.coco import reference_iou  # noqa: E402
+from automask_ros.core.training.data import load_sweeps, split_by_view  # noqa: E402
+from automask_ros.core.capture.dataset import SweepWriter  # noqa: E402
+from automask_ros.core.training.evaluate import evaluate_model, format_table, gt_from_samples  # noqa: E402
+from automask_ros.core.detection.infer import Detector  # noqa: E402
 
 DATA = ROOT.parent / "shared" / "data"
 COIL = DATA / "coil100"
@@ -79,9 +79,9 @@ def auto_sweeps_capture(root: Path) -> str:
 
 def auto_sweeps_pipeline(root: Path) -> str:
     """The capture pipeline's own pieces, frame by frame in turntable order: the default segmenter
-    (core/segment.py) and blob clean-up (core/cleanup.py) with the previous mask as a prior."""
-    from automask_ros.core.cleanup import cleanup
-    from automask_ros.core.segment import make_segmenter
+    (core/capture/segment.py) and blob clean-up (core/capture/cleanup.py) with the previous mask as a prior."""
+    from automask_ros.core.capture.cleanup import cleanup
+    from automask_ros.core.capture.segment import make_segmenter
     segmenter = make_segmenter("u2net")
     for label, obj in OBJECTS.items():
         writer = SweepWriter(root, label, sweep_id="auto", params={"segmenter": "u2net + cleanup"})
@@ -195,7 +195,7 @@ def write_clutter_test(root: Path, test_backgrounds: list[Path], size: int = 256
     """Test views on held-out photos with 2-4 held-out COIL objects; the target stays >= 50% visible."""
     rng = np.random.default_rng(seed)
     others = distractor_objects()[1]
-    from automask_ros.core.augment import cutout, random_crop_resize
+    from automask_ros.core.training.augment import cutout, random_crop_resize
     for label, obj in OBJECTS.items():
         writer = SweepWriter(root, label, sweep_id="clutter")
         for k, angle in enumerate(range(5, 360, 10)):

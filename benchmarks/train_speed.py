@@ -29,10 +29,10 @@ sys.path.insert(0, str(ROOT))
 
 from _util import machine  # noqa: E402
 
-from automask_ros.core.atomic import atomic_write_json  # noqa: E402
-from automask_ros.core.dataset import SweepWriter  # noqa: E402
-from automask_ros.core.render import render_sweep  # noqa: E402
-from automask_ros.core.train import TrainConfig, train  # noqa: E402
+from automask_ros.core.shared.atomic import atomic_write_json  # noqa: E402
+from automask_ros.core.capture.dataset import SweepWriter  # noqa: E402
+from automask_ros.core.demo.render import render_sweep  # noqa: E402
+from automask_ros.core.training.train import TrainConfig, train  # noqa: E402
 
 
 def make_sweeps(root: Path) -> None:

@@ -11,9 +11,9 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parent))
 from trainutil import draw  # noqa: E402
 
-from automask_ros.core import procedural  # noqa: E402
-from automask_ros.core.augment import BLENDS, AugmentConfig, Augmenter, composite  # noqa: E402
-from automask_ros.core.data import prefetched  # noqa: E402
+from automask_ros.core.training import procedural  # noqa: E402
+from automask_ros.core.training.augment import BLENDS, AugmentConfig, Augmenter, composite  # noqa: E402
+from automask_ros.core.training.data import prefetched  # noqa: E402
 
 
 def test_procedural_scenes_are_varied_cluttered_and_reproducible():

@@ -4,8 +4,8 @@ import cv2
 import numpy as np
 import pytest
 
-from automask_ros.core.cleanup import CleanupParams, cleanup
-from automask_ros.core.coco import mask_iou
+from automask_ros.core.capture.cleanup import CleanupParams, cleanup
+from automask_ros.core.shared.coco import mask_iou
 
 
 def disc(shape, centre, r):

@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 
 from automask_ros.cli import main
-from automask_ros.core.coco import mask_iou
-from automask_ros.core.dataset import load_sweep, validate_sweep
-from automask_ros.core.render import render_sweep, write_image_folder
+from automask_ros.core.shared.coco import mask_iou
+from automask_ros.core.capture.dataset import load_sweep, validate_sweep
+from automask_ros.core.demo.render import render_sweep, write_image_folder
 
 
 @pytest.fixture(scope="module")

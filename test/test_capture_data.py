@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 
 from automask_ros.cli import main
-from automask_ros.core.coco import reference_iou
-from automask_ros.core.dataset import load_sweep
+from automask_ros.core.shared.coco import reference_iou
+from automask_ros.core.capture.dataset import load_sweep
 
 pytestmark = pytest.mark.shared_data
 

@@ -11,10 +11,10 @@ import numpy as np
 import pytest
 
 from automask_ros.cli import main
-from automask_ros.core.dataset import load_sweep, validate_sweep
-from automask_ros.core.depth import find_depth_file, read_depth
-from automask_ros.core.render import render_sweep, write_image_folder
-from automask_ros.core.sources import companion_stems
+from automask_ros.core.capture.dataset import load_sweep, validate_sweep
+from automask_ros.core.shared.depth import find_depth_file, read_depth
+from automask_ros.core.demo.render import render_sweep, write_image_folder
+from automask_ros.core.shared.sources import companion_stems
 
 INTR = {"fx": 100.0, "fy": 100.0, "cx": 64.0, "cy": 48.0, "width": 128, "height": 96}
 

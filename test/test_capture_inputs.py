@@ -18,9 +18,9 @@ from std_srvs.srv import Trigger
 
 from automask.msg import SweepStatus
 from automask.srv import StartSweep
-from automask_ros.core.dataset import load_sweep, validate_sweep
-from automask_ros.core.image_codec import encode_compressed
-from automask_ros.core.render import render_sweep
+from automask_ros.core.capture.dataset import load_sweep, validate_sweep
+from automask_ros.core.shared.image_codec import encode_compressed
+from automask_ros.core.demo.render import render_sweep
 from capture_client import call, wait_status
 from ros_process import start_node, stop
 

@@ -15,8 +15,8 @@ from std_msgs.msg import Float64
 from std_srvs.srv import Trigger
 
 from automask.srv import StartSweep
-from automask_ros.core.dataset import load_sweep, validate_sweep
-from automask_ros.core.render import render_sweep
+from automask_ros.core.capture.dataset import load_sweep, validate_sweep
+from automask_ros.core.demo.render import render_sweep
 from automask_ros.ros.image_conversion import rgb_to_imgmsg
 from capture_client import call, capture_client, wait_status
 from ros_process import start_node, stop
@@ -104,8 +104,8 @@ def test_silent_camera_fails_the_sweep_with_a_clear_status(capture):
 def test_record_workspace_saves_the_newest_frame(capture):
     """~/record_workspace over DDS: refused while a sweep records (the object is in view), then the
     newest camera frame is stored as <dataset_root>/workspace/NNNNNN.png and the path answered."""
-    from automask_ros.core.atomic import read_rgb
-    from automask_ros.core.workspace import workspace_images
+    from automask_ros.core.shared.atomic import read_rgb
+    from automask_ros.core.capture.workspace import workspace_images
 
     client = capture["node"].create_client(Trigger, f"/{capture['name']}/record_workspace")
     assert client.wait_for_service(timeout_sec=10)
@@ -139,7 +139,7 @@ def test_declared_parameters_are_the_dataclass_and_the_yaml(capture):
     it), and config/capture.yaml lists exactly these keys with these defaults."""
     import yaml
 
-    from automask_ros.core.capture_params import CaptureParams
+    from automask_ros.core.capture.capture_params import CaptureParams
 
     fields = CaptureParams.flat_fields()
     defaults = CaptureParams().to_dict()

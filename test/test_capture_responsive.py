@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import threading
 
-from automask_ros.core.capture_params import CaptureParams
-from automask_ros.core.dataset import SweepWriter, load_sweep, validate_sweep
-from automask_ros.core.render import render_sweep
-from automask_ros.core.segment import make_segmenter
-from automask_ros.core.sweep import SweepRecorder
+from automask_ros.core.capture.capture_params import CaptureParams
+from automask_ros.core.capture.dataset import SweepWriter, load_sweep, validate_sweep
+from automask_ros.core.demo.render import render_sweep
+from automask_ros.core.capture.segment import make_segmenter
+from automask_ros.core.capture.sweep import SweepRecorder
 from automask_ros.ros.sweep_session import SweepSession
 
 
@@ -72,7 +72,7 @@ def test_status_and_finish_do_not_wait_for_the_frame_in_progress(tmp_path):
 def test_an_error_handler_that_fails_too_does_not_kill_the_frame_worker():
     """On a full disk the capture node's error handler (closing the sweep as failed) fails as
     well; the worker thread must survive it, or the node would never process a frame again."""
-    from automask_ros.core.latest import LatestWorker
+    from automask_ros.core.shared.latest import LatestWorker
 
     seen = []
 

@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 import torch
 
-from automask_ros.core.coco import mask_iou
-from automask_ros.core.render import render_sweep
-from automask_ros.core.segment import (BackgroundSegmenter, SegmenterError, TorchvisionSegmenter,
+from automask_ros.core.shared.coco import mask_iou
+from automask_ros.core.demo.render import render_sweep
+from automask_ros.core.capture.segment import (BackgroundSegmenter, SegmenterError, TorchvisionSegmenter,
                                        make_segmenter)
 
 

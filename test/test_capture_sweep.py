@@ -7,12 +7,12 @@ import numpy as np
 import pytest
 import yaml
 
-from automask_ros.core.coco import mask_iou
-from automask_ros.core.dataset import DatasetError, SweepWriter, load_sweep, validate_sweep
-from automask_ros.core.render import render_sweep
-from automask_ros.core.segment import make_segmenter
-from automask_ros.core.capture_params import CaptureParams, capture_yaml
-from automask_ros.core.sweep import SweepRecorder
+from automask_ros.core.shared.coco import mask_iou
+from automask_ros.core.capture.dataset import DatasetError, SweepWriter, load_sweep, validate_sweep
+from automask_ros.core.demo.render import render_sweep
+from automask_ros.core.capture.segment import make_segmenter
+from automask_ros.core.capture.capture_params import CaptureParams, capture_yaml
+from automask_ros.core.capture.sweep import SweepRecorder
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -157,7 +157,7 @@ def test_bad_labels_and_unwritable_roots(tmp_path):
 def test_empty_frames_are_negatives_without_being_segmented(tmp_path, sweep_frames):
     """empty_frames (one default, in core): the first N frames are taken as the empty turntable,
     whatever they show; the first is the background reference. Recorded files default to 0."""
-    from automask_ros.core.capture_params import source_defaults
+    from automask_ros.core.capture.capture_params import source_defaults
 
     assert CaptureParams().empty_frames == 1 and source_defaults("video")["empty_frames"] == 0
     assert source_defaults("images") == {"empty_frames": 0, "min_change": 0.0, "loop_closure": False}
@@ -171,7 +171,7 @@ def test_empty_frames_are_negatives_without_being_segmented(tmp_path, sweep_fram
 
 
 def test_one_segmenter_factory_builds_what_the_parameters_name(tmp_path):
-    from automask_ros.core.segment import CroppedSegmenter, FusedSegmenter, U2NetSegmenter, make_segmenter
+    from automask_ros.core.capture.segment import CroppedSegmenter, FusedSegmenter, U2NetSegmenter, make_segmenter
 
     def build(**kw):
         p = CaptureParams.from_dict({"seg_threads": 1, **kw})
@@ -193,7 +193,7 @@ def test_clean_up_fields_are_referenced_not_copied():
     ranges and descriptions, set through the same flat names as every other parameter."""
     from dataclasses import fields
 
-    from automask_ros.core.cleanup import CleanupParams
+    from automask_ros.core.capture.cleanup import CleanupParams
 
     p = CaptureParams.from_dict({"max_growth": 1.5, "grabcut_iters": 0})
     assert isinstance(p.cleanup, CleanupParams) and p.cleanup.max_growth == 1.5 and p.cleanup.grabcut_iters == 0

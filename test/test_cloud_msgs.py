@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 from std_msgs.msg import Header
 
-from automask_ros.core.camera import Intrinsics
-from automask_ros.core.depth import DepthFrame
-from automask_ros.core.infer import Instance, add_geometry
+from automask_ros.core.shared.camera import Intrinsics
+from automask_ros.core.shared.depth import DepthFrame
+from automask_ros.core.detection.infer import Instance, add_geometry
 from automask_ros.ros.cloud import cloud_numpy, instance_points, to_cloud
 from automask_ros.ros.instance_msgs import to_instance_array
 from automask_ros.ros.markers import to_markers

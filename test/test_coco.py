@@ -1,4 +1,4 @@
-"""core/coco.py: the one place for RLE, mask boxes, mask IoU, COCO ground truth/results and lookups."""
+"""core/shared/coco.py: the one place for RLE, mask boxes, mask IoU, COCO ground truth/results and lookups."""
 
 import json
 
@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 import torch
 
-from automask_ros.core.coco import (annotation_to_mask, coco_dict, encode_rle, gt_annotation, index_by_image,
+from automask_ros.core.shared.coco import (annotation_to_mask, coco_dict, encode_rle, gt_annotation, index_by_image,
                                     mask_box, mask_iou, mask_to_annotation, masks_to_boxes, reference_iou,
                                     result_entry)
-from automask_ros.core.dataset import DatasetError, SweepWriter, load_sweep
-from automask_ros.core.evaluate import gt_from_coco_file, score
+from automask_ros.core.capture.dataset import DatasetError, SweepWriter, load_sweep
+from automask_ros.core.training.evaluate import gt_from_coco_file, score
 
 
 def blob(h=40, w=50, box=(7, 5, 30, 22), hole=True):
@@ -108,8 +108,8 @@ def test_coco_file_with_an_annotation_for_a_missing_image_is_one_clear_error(tmp
 
 
 def test_demo_truth_from_a_coco_file_takes_each_image_its_own_objects(tmp_path):
-    from automask_ros.core.atomic import atomic_write_image
-    from automask_ros.core.demo import TruthIndex
+    from automask_ros.core.shared.atomic import atomic_write_image
+    from automask_ros.core.demo.demo import TruthIndex
     masks = {1: [blob(box=(7, 5, 30, 22))], 2: [blob(box=(20, 10, 45, 35)), blob(box=(0, 0, 6, 6), hole=False)]}
     images, anns = [], []
     for image_id, objs in masks.items():
@@ -127,7 +127,7 @@ def test_demo_truth_from_a_coco_file_takes_each_image_its_own_objects(tmp_path):
 
 
 def test_validate_sweep_names_an_rle_of_the_wrong_size(tmp_path):
-    from automask_ros.core.dataset import validate_sweep
+    from automask_ros.core.capture.dataset import validate_sweep
     writer = SweepWriter(tmp_path, "mug")
     writer.add_frame(np.zeros((40, 50, 3), np.uint8), blob(), angle_deg=0.0)
     path = writer.finish()
@@ -139,7 +139,7 @@ def test_validate_sweep_names_an_rle_of_the_wrong_size(tmp_path):
 
 
 def test_clutter_coco_file_loads_with_unique_ids_and_exact_masks(tmp_path):
-    from automask_ros.core.render import write_clutter_coco
+    from automask_ros.core.demo.render import write_clutter_coco
     scenes = [(np.full((40, 50, 3), 60, np.uint8), [("mug", blob()), ("box", blob(box=(30, 20, 48, 38))),
                                                     ("teapot", blob())]),   # not a label: left out
               (np.full((40, 50, 3), 90, np.uint8), [("box", blob(box=(1, 1, 9, 9)))])]

@@ -7,13 +7,13 @@ import cv2
 import numpy as np
 import pytest
 
-from automask_ros.core.dataset import SweepWriter
-from automask_ros.core.demo import (PhaseTimer, automask_iou, prepare_folder, prepare_synthetic, score_positions,
+from automask_ros.core.capture.dataset import SweepWriter
+from automask_ros.core.demo.demo import (PhaseTimer, automask_iou, prepare_folder, prepare_synthetic, score_positions,
                                     score_detections)
-from automask_ros.core.infer import Instance
-from automask_ros.core.playback import Playlist, find_depth_source, read_angles
-from automask_ros.core.sources import ImageFolder
-from automask_ros.core.atomic import read_rgb
+from automask_ros.core.detection.infer import Instance
+from automask_ros.core.demo.playback import Playlist, find_depth_source, read_angles
+from automask_ros.core.shared.sources import ImageFolder
+from automask_ros.core.shared.atomic import read_rgb
 
 
 @pytest.fixture(scope="module")
@@ -64,9 +64,9 @@ def test_scores_perfect_none_and_worse_detections(data):
 def test_evaluation_frames_carry_sensor_depth_and_true_centres(data):
     """Held-out views and clutter scenes have depth/ + intrinsics.json for the player, and every
     reference object a true centroid; the sensor depth written there gives 3D near that truth."""
-    from automask_ros.core.camera import load_intrinsics
-    from automask_ros.core.depth import DepthFrame, read_depth
-    from automask_ros.core.instance3d import instance_geometry
+    from automask_ros.core.shared.camera import load_intrinsics
+    from automask_ros.core.shared.depth import DepthFrame, read_depth
+    from automask_ros.core.detection.instance3d import instance_geometry
 
     errors = []
     for folder in (data.heldout, data.clutter):
@@ -85,7 +85,7 @@ def test_evaluation_frames_carry_sensor_depth_and_true_centres(data):
 
 
 def test_score_positions_matches_by_label_and_mask(data):
-    from automask_ros.core.instance3d import Geometry3D
+    from automask_ros.core.detection.instance3d import Geometry3D
 
     frames = []
     for k, path in enumerate(ImageFolder(data.heldout).files + ImageFolder(data.clutter).files):
@@ -180,8 +180,8 @@ def test_phase_timer_adds_up():
 
 def test_report_shows_3d_positions_against_truth(data, tmp_path):
     """write_demo_report adds the top-down figure, the 3D rows and positions_3d.json."""
-    from automask_ros.core.demo import write_demo_report
-    from automask_ros.core.instance3d import Geometry3D
+    from automask_ros.core.demo.demo import write_demo_report
+    from automask_ros.core.detection.instance3d import Geometry3D
     from _util import untrained_bundle
 
     bundle = untrained_bundle(tmp_path / "model", model_id="m", min_size=60, max_size=80, score=0.5, force=False)

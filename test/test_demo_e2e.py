@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from automask_ros.core.bundle import read_bundle_meta
-from automask_ros.core.dataset import load_sweep, validate_sweep
+from automask_ros.core.training.bundle import read_bundle_meta
+from automask_ros.core.capture.dataset import load_sweep, validate_sweep
 from ros_process import ROOT
 
 pytestmark = [pytest.mark.ros, pytest.mark.slow]

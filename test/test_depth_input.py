@@ -6,7 +6,7 @@ import pytest
 from sensor_msgs.msg import CameraInfo
 from std_msgs.msg import Header
 
-from automask_ros.core.throttle import KeyedThrottle
+from automask_ros.core.shared.throttle import KeyedThrottle
 from automask_ros.ros.depth_input import DepthInput, DepthUnavailable
 from automask_ros.ros.image_conversion import numpy_to_imgmsg
 

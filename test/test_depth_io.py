@@ -7,10 +7,10 @@ import cv2
 import numpy as np
 import pytest
 
-from automask_ros.core.camera import Intrinsics, IntrinsicsError, backproject, load_intrinsics, project
-from automask_ros.core.depth import (DepthError, check_depth, decode_depth, find_depth_file, read_depth,
+from automask_ros.core.shared.camera import Intrinsics, IntrinsicsError, backproject, load_intrinsics, project
+from automask_ros.core.shared.depth import (DepthError, check_depth, decode_depth, find_depth_file, read_depth,
                                      write_depth_png)
-from automask_ros.core.pairing import StampPairer
+from automask_ros.core.shared.pairing import StampPairer
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 

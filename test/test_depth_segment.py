@@ -11,16 +11,16 @@ import cv2
 import numpy as np
 import pytest
 
-from automask_ros.core.atomic import read_rgb
-from automask_ros.core.camera import Intrinsics, load_intrinsics, pixel_rays
-from automask_ros.core.capture_params import CaptureParams
-from automask_ros.core.coco import mask_iou
-from automask_ros.core.depth import DepthError, DepthFrame, read_depth
-from automask_ros.core.depth_noise import structured_light
-from automask_ros.core.depth_segment import DepthSegmenter
-from automask_ros.core.plane import PlaneError
-from automask_ros.core.segment import SegmenterError, make_segmenter
-from automask_ros.core.turntable import find_turntable
+from automask_ros.core.shared.atomic import read_rgb
+from automask_ros.core.shared.camera import Intrinsics, load_intrinsics, pixel_rays
+from automask_ros.core.capture.capture_params import CaptureParams
+from automask_ros.core.shared.coco import mask_iou
+from automask_ros.core.shared.depth import DepthError, DepthFrame, read_depth
+from automask_ros.core.shared.depth_noise import structured_light
+from automask_ros.core.capture.depth_segment import DepthSegmenter
+from automask_ros.core.capture.plane import PlaneError
+from automask_ros.core.capture.segment import SegmenterError, make_segmenter
+from automask_ros.core.capture.turntable import find_turntable
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 INTR = Intrinsics(300.0, 300.0, 160.0, 120.0, 320, 240)
@@ -131,8 +131,8 @@ def test_real_kinect_turntable_frames_match_uw_masks():
 
 
 def test_recorder_with_depth_rejects_a_bad_depth_frame_and_keeps_going(tmp_path):
-    from automask_ros.core.dataset import SweepWriter, load_sweep
-    from automask_ros.core.sweep import SweepRecorder
+    from automask_ros.core.capture.dataset import SweepWriter, load_sweep
+    from automask_ros.core.capture.sweep import SweepRecorder
 
     params = CaptureParams.from_dict({"min_change": 0.0, "loop_closure": False, "contact_sheet": False})
     segmenter = make_segmenter(params.segmenter, **params.segmenter_kwargs())

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 from automask_ros.cli import main
-from automask_ros.core import render as R
-from automask_ros.core.atomic import atomic_write_image
+from automask_ros.core.demo import render as R
+from automask_ros.core.shared.atomic import atomic_write_image
 from _util import untrained_bundle  # benchmarks/, on the path from conftest
 
 ARCH = "maskrcnn_mobilenet_v3_fpn"
@@ -37,7 +37,7 @@ def test_detect_folder_writes_overlays_and_coco_results(bundle, folder, tmp_path
     from pycocotools.coco import COCO
     from pycocotools.cocoeval import COCOeval
 
-    from automask_ros.core.coco import mask_to_annotation
+    from automask_ros.core.shared.coco import mask_to_annotation
     images, refs = folder
     out = tmp_path / "out"
     assert main(["detect", "--model", str(bundle), "--images", str(images), "--out", str(out),

@@ -11,7 +11,7 @@ from rclpy.qos import qos_profile_sensor_data
 from sensor_msgs.msg import CompressedImage
 
 from automask.msg import InstanceArray
-from automask_ros.core.image_codec import encode_compressed
+from automask_ros.core.shared.image_codec import encode_compressed
 from ros_process import start_node, stop
 from test_detector_node import FRAME, make_bundle, set_param
 

@@ -31,8 +31,8 @@ from std_srvs.srv import Trigger
 
 from automask.msg import SweepStatus
 from automask.srv import StartSweep
-from automask_ros.core.dataset import load_sweep, validate_sweep
-from automask_ros.core.render import render_sweep
+from automask_ros.core.capture.dataset import load_sweep, validate_sweep
+from automask_ros.core.demo.render import render_sweep
 from automask_ros.ros.image_conversion import rgb_to_imgmsg
 from capture_client import call, wait_status
 from ros_process import start_node, stop

@@ -19,7 +19,7 @@ from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy, qos_profi
 from sensor_msgs.msg import Image
 
 from automask.msg import InstanceArray, ModelInfo
-from automask_ros.core.render import render_sweep
+from automask_ros.core.demo.render import render_sweep
 from automask_ros.ros.image_conversion import rgb_to_imgmsg
 from ros_process import start_node, stop
 from _util import untrained_bundle  # benchmarks/, on the path from conftest

@@ -4,7 +4,7 @@ uninterrupted run with the same seed.
 
 test_train_core.py::test_resume_after_an_interruption_is_exact proves this for a polite stop
 (should_stop, which writes a checkpoint at the stopping point). Here nothing is polite: the child
-process running train() (core/train_job.py, as the trainer node runs it) is killed with SIGKILL
+process running train() (core/training/train_job.py, as the trainer node runs it) is killed with SIGKILL
 in the middle of epoch 2, so the only state left is the checkpoint of the end of epoch 1.
 """
 
@@ -22,9 +22,9 @@ import torch
 sys.path.insert(0, str(Path(__file__).parent))
 from trainutil import make_sweep  # noqa: E402
 
-from automask_ros.core.bundle import load_bundle_state  # noqa: E402
-from automask_ros.core.train import TrainConfig  # noqa: E402
-from automask_ros.core.train_job import TrainingJob  # noqa: E402
+from automask_ros.core.training.bundle import load_bundle_state  # noqa: E402
+from automask_ros.core.training.train import TrainConfig  # noqa: E402
+from automask_ros.core.training.train_job import TrainingJob  # noqa: E402
 
 pytestmark = pytest.mark.slow
 TINY = dict(min_size=64, max_size=96, threads=1, holdout_every=4, warmup_iters=3, epochs=2, seed=7,

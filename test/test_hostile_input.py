@@ -25,13 +25,13 @@ sys.path.insert(0, str(Path(__file__).parent))
 from trainutil import draw  # noqa: E402
 from _util import untrained_bundle  # noqa: E402  (benchmarks/, on the path from conftest)
 
-from automask_ros.core import image_codec  # noqa: E402
-from automask_ros.core.bundle import BundleError, load_bundle, read_bundle_meta  # noqa: E402
-from automask_ros.core.camera import Intrinsics  # noqa: E402
-from automask_ros.core.depth import DepthFrame  # noqa: E402
-from automask_ros.core.dataset import (DatasetError, SweepWriter, load_sweep, sanitize_label,  # noqa: E402
+from automask_ros.core.shared import image_codec  # noqa: E402
+from automask_ros.core.training.bundle import BundleError, load_bundle, read_bundle_meta  # noqa: E402
+from automask_ros.core.shared.camera import Intrinsics  # noqa: E402
+from automask_ros.core.shared.depth import DepthFrame  # noqa: E402
+from automask_ros.core.capture.dataset import (DatasetError, SweepWriter, load_sweep, sanitize_label,  # noqa: E402
                                        sweep_stats, validate_sweep)
-from automask_ros.core.image_codec import ENCODINGS, MAX_PIXELS, ImageCodecError  # noqa: E402
+from automask_ros.core.shared.image_codec import ENCODINGS, MAX_PIXELS, ImageCodecError  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 FUZZ = settings(max_examples=80, deadline=None, suppress_health_check=list(HealthCheck))
@@ -326,7 +326,7 @@ def test_a_pickle_payload_in_model_pt_never_runs(bundle_dir, tmp_path, how):
 
 def test_a_pickle_payload_in_a_training_checkpoint_never_runs(tmp_path):
     """`automask train --resume` reads checkpoint/last.pt: same rule (weights_only=True)."""
-    from automask_ros.core.train import TrainConfig, TrainError, train
+    from automask_ros.core.training.train import TrainConfig, TrainError, train
     from trainutil import make_sweep
 
     data = make_sweep(tmp_path / "data", "disc", views=4, size=48, negatives=0)

@@ -4,7 +4,7 @@ import threading
 
 import pytest
 
-from automask_ros.core.hot_swap import HotSwapSlot
+from automask_ros.core.detection.hot_swap import HotSwapSlot
 
 
 def test_load_now_swaps_in_or_raises_and_keeps_what_it_had():

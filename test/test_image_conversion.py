@@ -5,8 +5,8 @@ import pytest
 from hypothesis import given, settings, strategies as st
 from hypothesis.extra import numpy as hnp
 
-from automask_ros.core import image_codec
-from automask_ros.core.image_codec import ENCODINGS, ImageCodecError
+from automask_ros.core.shared import image_codec
+from automask_ros.core.shared.image_codec import ENCODINGS, ImageCodecError
 
 encodings = st.sampled_from(sorted(ENCODINGS))
 

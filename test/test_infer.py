@@ -15,10 +15,10 @@ import pytest
 import torch
 from torchvision.ops import box_iou
 
-from automask_ros.core import render as R
-from automask_ros.core.bundle import BundleError
-from automask_ros.core.coco import annotation_to_mask, mask_iou
-from automask_ros.core.infer import Detector, check_image, instances_to_coco, resolve_device
+from automask_ros.core.demo import render as R
+from automask_ros.core.training.bundle import BundleError
+from automask_ros.core.shared.coco import annotation_to_mask, mask_iou
+from automask_ros.core.detection.infer import Detector, check_image, instances_to_coco, resolve_device
 from _util import untrained_bundle  # benchmarks/, on the path from conftest
 
 ARCH = "maskrcnn_mobilenet_v3_fpn"
@@ -171,8 +171,8 @@ def test_coco_results_round_trip(bundle, frame):
 
 
 def test_depth_gives_each_instance_its_3d_and_bad_depth_is_refused_before_the_model(bundle, frame):
-    from automask_ros.core.camera import Intrinsics
-    from automask_ros.core.depth import DepthError, DepthFrame
+    from automask_ros.core.shared.camera import Intrinsics
+    from automask_ros.core.shared.depth import DepthError, DepthFrame
 
     h, w = frame.shape[:2]
     intr = Intrinsics(80.0, 80.0, w / 2, h / 2, w, h)

@@ -1,4 +1,4 @@
-"""Instance geometry from mask + depth (core/instance3d.py): the centroid survives holes, flying
+"""Instance geometry from mask + depth (core/detection/instance3d.py): the centroid survives holes, flying
 pixels and background bleeding into the mask; no depth means no 3D, never a made-up position;
 on real RGB-D frames the centroids stand on the table and project back into their masks.
 
@@ -9,10 +9,10 @@ The synthetic frame is analytic (a 10 cm square facing the camera at 1 m in fron
 import cv2
 import numpy as np
 
-from automask_ros.core.camera import Intrinsics, backproject, load_intrinsics, project
-from automask_ros.core.depth import DepthFrame, read_depth
-from automask_ros.core.instance3d import instance_geometry
-from automask_ros.core.plane import fit_plane
+from automask_ros.core.shared.camera import Intrinsics, backproject, load_intrinsics, project
+from automask_ros.core.shared.depth import DepthFrame, read_depth
+from automask_ros.core.detection.instance3d import instance_geometry
+from automask_ros.core.capture.plane import fit_plane
 
 INTR = Intrinsics(525.0, 525.0, 319.5, 239.5, 640, 480)
 
@@ -118,8 +118,8 @@ def test_real_frames_centroids_stand_on_the_table_and_project_into_their_masks(s
 def test_rendered_rgbd_scenes_with_sensor_noise_give_centroids_within_a_centimetre():
     """The benchmark's setting in small: exact rendered depth through the structured-light noise
     model, truth = centroid of the true visible surface, masks grown by 3 px onto the background."""
-    from automask_ros.core.depth_noise import structured_light
-    from automask_ros.core.render import render_clutter_scenes
+    from automask_ros.core.shared.depth_noise import structured_light
+    from automask_ros.core.demo.render import render_clutter_scenes
 
     rng = np.random.default_rng(0)
     errors = []

@@ -2,7 +2,7 @@
 
 import threading
 
-from automask_ros.core.latest import LatestWorker
+from automask_ros.core.shared.latest import LatestWorker
 
 
 def test_slow_consumer_sees_only_newest_items():

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from automask_ros.core.plane import PlaneError, fit_plane
+from automask_ros.core.capture.plane import PlaneError, fit_plane
 
 
 def test_finds_a_tilted_table_under_clutter_and_points_to_the_camera():

@@ -15,9 +15,9 @@ from sensor_msgs.msg import Image
 from std_msgs.msg import Bool, Float64
 from std_srvs.srv import Trigger
 
-from automask_ros.core import render
-from automask_ros.core.atomic import read_rgb
-from automask_ros.core.sources import ImageFolder
+from automask_ros.core.demo import render
+from automask_ros.core.shared.atomic import read_rgb
+from automask_ros.core.shared.sources import ImageFolder
 from automask_ros.ros.image_conversion import imgmsg_to_rgb
 from automask_ros.ros.player_node import LATCHED, PlayerNode
 
@@ -85,9 +85,9 @@ def test_player_publishes_aligned_depth_and_camera_info(tmp_path):
     image and a CameraInfo with the same stamp and frame_id; without intrinsics, play is refused."""
     from sensor_msgs.msg import CameraInfo
 
-    from automask_ros.core.camera import load_intrinsics
-    from automask_ros.core.depth import read_depth, to_millimetres
-    from automask_ros.core.rig import render_rig
+    from automask_ros.core.shared.camera import load_intrinsics
+    from automask_ros.core.shared.depth import read_depth, to_millimetres
+    from automask_ros.core.demo.rig import render_rig
     from automask_ros.ros.image_conversion import imgmsg_to_depth_m, imgmsg_to_numpy
 
     folder = render.write_image_folder(tmp_path / "rig", render_rig("mug", 3, (64, 48), seed=2, empty_frames=1))

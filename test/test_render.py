@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from automask_ros.cli import main
-from automask_ros.core import render as R
-from automask_ros.core.coco import mask_iou
+from automask_ros.core.demo import render as R
+from automask_ros.core.shared.coco import mask_iou
 
 
 def _sweep(obj="mug", **kw):
@@ -143,7 +143,7 @@ def test_cli_rejects_bad_size(tmp_path, capsys):
 
 def test_salient_object_fcn_finds_the_object():
     """U^2-Net-p (the capture FCN) must see the object, not the turntable, table or wall."""
-    from automask_ros.core.segment import make_segmenter
+    from automask_ros.core.capture.segment import make_segmenter
     seg = make_segmenter("u2net")
     for obj in R.OBJECTS:
         frame = _sweep(obj, n_frames=3, empty_frames=0, seed=11, size=(320, 240))[1]
@@ -163,7 +163,7 @@ def test_texture_sampling_beyond_opencv_map_limit():
 
 def _world_points(depth, intrinsics, pose):
     """Back-project depth with the intrinsics, then move the points into the world (metres)."""
-    from automask_ros.core.camera import backproject
+    from automask_ros.core.shared.camera import backproject
     pts = backproject(depth, intrinsics)
     return pts @ pose[:3, :3].T + pose[:3, 3]
 
@@ -232,8 +232,8 @@ def test_clutter_scenes_carry_depth():
 
 def test_cli_writes_depth_and_intrinsics_beside_the_images(tmp_path):
     """depth/ has one 16-bit mm PNG per colour frame with the same stem; intrinsics.json loads."""
-    from automask_ros.core.camera import load_intrinsics
-    from automask_ros.core.depth import find_depth_file, read_depth
+    from automask_ros.core.shared.camera import load_intrinsics
+    from automask_ros.core.shared.depth import find_depth_file, read_depth
 
     out = tmp_path / "studio"
     assert main(["render", "--object", "box", "--out", str(out), "--frames", "3", "--empty", "1",
@@ -268,7 +268,7 @@ def test_cli_writes_depth_and_intrinsics_beside_the_images(tmp_path):
 
 def test_clutter_camera_field_of_view():
     """A wider lens (the rig's Kinect optics) shows the same scene smaller: same seed, same objects."""
-    from automask_ros.core.rig import KINECT_FOV_DEG
+    from automask_ros.core.demo.rig import KINECT_FOV_DEG
     narrow = R.render_clutter(["mug"], n=2, size=(160, 120), seed=5, distractors=1)
     wide = R.render_clutter(["mug"], n=2, size=(160, 120), seed=5, distractors=1, fov_deg=KINECT_FOV_DEG)
     for (_, [(_, a)]), (_, [(_, b)]) in zip(narrow, wide):

@@ -6,8 +6,8 @@ import cv2
 import numpy as np
 import pytest
 
-from automask_ros.core import render as R
-from automask_ros.core.report import contact_sheet, write_report
+from automask_ros.core.demo import render as R
+from automask_ros.core.demo.report import contact_sheet, write_report
 
 
 def test_contact_sheet_draws_masks_and_captions():
@@ -50,7 +50,7 @@ def test_write_report(tmp_path):
 
 
 def test_topdown_positions_plots_predictions_against_truth(tmp_path):
-    from automask_ros.core.report import topdown_positions, write_report
+    from automask_ros.core.demo.report import topdown_positions, write_report
 
     truth = [(0.0, 0.0, 0.8), (0.1, 0.02, 1.1), (-0.1, 0.0, 1.3)]
     predicted = [(0.004, 0.0, 0.81), None, (-0.1, 0.0, 1.29)]

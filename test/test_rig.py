@@ -1,14 +1,14 @@
-"""The realistic RGB-D turntable rig (core/rig.py): object size in frame, exact and sensor depth,
+"""The realistic RGB-D turntable rig (core/demo/rig.py): object size in frame, exact and sensor depth,
 empty frames first, repeatable seeds and held-out views of the same rig."""
 
 import cv2
 import numpy as np
 import pytest
 
-from automask_ros.core import rig
-from automask_ros.core.camera import backproject
-from automask_ros.core.depth_noise import axial_sigma
-from automask_ros.core.render import UNIT_M
+from automask_ros.core.demo import rig
+from automask_ros.core.shared.camera import backproject
+from automask_ros.core.shared.depth_noise import axial_sigma
+from automask_ros.core.demo.render import UNIT_M
 
 SIZE = (160, 120)
 

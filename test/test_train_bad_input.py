@@ -12,12 +12,12 @@ sys.path.insert(0, str(Path(__file__).parent))
 from trainutil import draw, make_sweep  # noqa: E402
 
 from automask_ros.cli import main as cli_main  # noqa: E402
-from automask_ros.core.augment import AugmentConfig, composite  # noqa: E402
-from automask_ros.core.bundle import BundleError, load_bundle, read_bundle_meta, save_bundle  # noqa: E402
-from automask_ros.core.data import load_sweeps, split_by_view  # noqa: E402
-from automask_ros.core.dataset import DatasetError, SweepWriter  # noqa: E402
-from automask_ros.core.model import ModelError, build_model  # noqa: E402
-from automask_ros.core.train import TrainConfig, train  # noqa: E402
+from automask_ros.core.training.augment import AugmentConfig, composite  # noqa: E402
+from automask_ros.core.training.bundle import BundleError, load_bundle, read_bundle_meta, save_bundle  # noqa: E402
+from automask_ros.core.training.data import load_sweeps, split_by_view  # noqa: E402
+from automask_ros.core.capture.dataset import DatasetError, SweepWriter  # noqa: E402
+from automask_ros.core.training.model import ModelError, build_model  # noqa: E402
+from automask_ros.core.training.train import TrainConfig, train  # noqa: E402
 
 TINY = dict(min_size=64, max_size=96, threads=1, holdout_every=4)
 

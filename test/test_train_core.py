@@ -16,9 +16,9 @@ sys.path.insert(0, str(Path(__file__).parent))
 from trainutil import make_sweep  # noqa: E402
 
 from automask_ros.cli import main as cli_main  # noqa: E402
-from automask_ros.core.bundle import BundleError, load_bundle, load_bundle_state, read_bundle_meta  # noqa: E402
-from automask_ros.core.model import build_model, extend_state_dict  # noqa: E402
-from automask_ros.core.train import TrainConfig, train  # noqa: E402
+from automask_ros.core.training.bundle import BundleError, load_bundle, load_bundle_state, read_bundle_meta  # noqa: E402
+from automask_ros.core.training.model import build_model, extend_state_dict  # noqa: E402
+from automask_ros.core.training.train import TrainConfig, train  # noqa: E402
 
 # device="cpu": the exact-resume figures hold bit for bit on one device; on CUDA (the default
 # "auto" where a GPU exists) non-deterministic kernels would make them differ

@@ -16,8 +16,8 @@ from trainutil import make_sweep  # noqa: E402
 def _worker(rank: int, world: int, port: int, data: str, out: str, states: str) -> None:
     os.environ.update(RANK=str(rank), WORLD_SIZE=str(world), LOCAL_RANK=str(rank),
                       MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), OMP_WAIT_POLICY="PASSIVE")
-    from automask_ros.core.distributed import Distributed
-    from automask_ros.core.train import TrainConfig, train
+    from automask_ros.core.training.distributed import Distributed
+    from automask_ros.core.training.train import TrainConfig, train
     group = Distributed("cpu")  # the logged loss is averaged with this: rank r says r + 1
     mean = group.mean(rank + 1.0)
     result = train(TrainConfig(data=[data], out=out, epochs=1, min_size=64, max_size=96, threads=1,

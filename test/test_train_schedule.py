@@ -6,9 +6,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from automask_ros.core.train_checkpoint import RunState, load_checkpoint, save_checkpoint
-from automask_ros.core.train_config import TrainConfig, TrainError
-from automask_ros.core.train_schedule import lr_factor, make_scheduler, step_scheduler
+from automask_ros.core.training.train_checkpoint import RunState, load_checkpoint, save_checkpoint
+from automask_ros.core.training.train_config import TrainConfig, TrainError
+from automask_ros.core.training.train_schedule import lr_factor, make_scheduler, step_scheduler
 
 TOTAL, WARMUP = 20, 3
 

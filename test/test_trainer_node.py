@@ -14,7 +14,7 @@ from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 
 from automask.action import Train
 from automask.msg import ModelInfo
-from automask_ros.core.bundle import read_bundle_meta
+from automask_ros.core.training.bundle import read_bundle_meta
 from ros_process import start_node, stop
 from trainutil import make_sweep
 

@@ -4,7 +4,7 @@ import math
 
 import pytest
 
-from automask_ros.core.turntable_angle import TurntableAngle
+from automask_ros.core.capture.turntable_angle import TurntableAngle
 
 
 def test_stamped_joint_readings_match_frames_by_stamp_not_arrival():

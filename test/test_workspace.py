@@ -1,4 +1,4 @@
-"""Workspace backgrounds (core/workspace.py, `automask capture --workspace`) on real files: numbered
+"""Workspace backgrounds (core/capture/workspace.py, `automask capture --workspace`) on real files: numbered
 atomic PNGs under <root>/workspace/, found from any training data path, thinned evenly."""
 
 from pathlib import Path
@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 
 from automask_ros.cli import main
-from automask_ros.core.atomic import read_rgb
-from automask_ros.core.render import render_sweep, write_image_folder
-from automask_ros.core.workspace import (WORKSPACE_DIR, save_workspace_frame, thin_evenly,
+from automask_ros.core.shared.atomic import read_rgb
+from automask_ros.core.demo.render import render_sweep, write_image_folder
+from automask_ros.core.capture.workspace import (WORKSPACE_DIR, save_workspace_frame, thin_evenly,
                                          workspace_images)
 
 
@@ -30,7 +30,7 @@ def test_frames_are_numbered_pngs_that_read_back(tmp_path):
 
 
 def test_a_taken_name_is_never_overwritten(tmp_path, monkeypatch):
-    from automask_ros.core import workspace
+    from automask_ros.core.capture import workspace
 
     first = save_workspace_frame(tmp_path, _rgb(1))
     before = first.read_bytes()

@@ -11,7 +11,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from automask_ros.core.dataset import SweepWriter
+from automask_ros.core.capture.dataset import SweepWriter
 
 SHAPES = {"disc": (220, 60, 40), "block": (40, 90, 220), "tri": (60, 200, 70)}
 

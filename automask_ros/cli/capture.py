@@ -66,14 +66,14 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 
 # capture parameters that have a flag of their own (any other: --params FILE); their help, type and
-# range come from core/capture_params.py
+# range come from core/capture/capture_params.py
 PARAM_FLAGS = {"segmenter": ("--segmenter", "NAME"), "step_deg": ("--step-deg", "D"),
                "turntable_period_s": ("--turntable-period", "S"), "empty_frames": ("--empty-frames", "N"),
                "max_frames": ("--max-frames", "N")}
 
 
 def add_param_flags(p: argparse.ArgumentParser) -> None:
-    from ..core.capture_params import CaptureParams, source_defaults
+    from ..core.capture.capture_params import CaptureParams, source_defaults
 
     fields = {f.name: f for f in CaptureParams.flat_fields()}
     recorded = source_defaults("video")
@@ -122,8 +122,8 @@ def load_params(path: Path | None) -> dict:
 
 def store_workspace(args) -> int:
     """--workspace: the source's colour frames become OUT/workspace/NNNNNN.png."""
-    from ..core.sources import open_source
-    from ..core.workspace import MAX_WORKSPACE_FRAMES, WORKSPACE_DIR, record_workspace
+    from ..core.shared.sources import open_source
+    from ..core.capture.workspace import MAX_WORKSPACE_FRAMES, WORKSPACE_DIR, record_workspace
 
     source = open_source(images=args.images, glob=args.glob, video=args.video, bag=args.bag, topic=args.topic)
     paths = record_workspace(args.out, (frame.rgb for frame in source))
@@ -142,13 +142,13 @@ def run(args) -> int:
     if not args.label:
         raise ValueError("--label is required to record a sweep (or give --workspace to store backgrounds)")
 
-    from ..core.camera import IntrinsicsError, load_intrinsics
-    from ..core.dataset import SweepWriter
-    from ..core.rgbd_input import attach_depth
-    from ..core.capture_params import CaptureParams, source_defaults
-    from ..core.segment import make_segmenter
-    from ..core.sources import open_source
-    from ..core.sweep import SweepRecorder
+    from ..core.shared.camera import IntrinsicsError, load_intrinsics
+    from ..core.capture.dataset import SweepWriter
+    from ..core.capture.rgbd_input import attach_depth
+    from ..core.capture.capture_params import CaptureParams, source_defaults
+    from ..core.capture.segment import make_segmenter
+    from ..core.shared.sources import open_source
+    from ..core.capture.sweep import SweepRecorder
 
     raw = load_params(args.params)  # flags win over --set, --set over the file, the file over the source's defaults
     raw.update(parse_sets(args.set))

@@ -29,7 +29,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 
 def _sweeps(paths) -> list[Path]:
-    from ..core.dataset import find_sweeps
+    from ..core.capture.dataset import find_sweeps
     out = []
     for path in paths:
         out += find_sweeps(path)
@@ -37,7 +37,7 @@ def _sweeps(paths) -> list[Path]:
 
 
 def run(args) -> int:
-    from ..core.dataset import merge_sweeps, sweep_stats, validate_sweep
+    from ..core.capture.dataset import merge_sweeps, sweep_stats, validate_sweep
 
     if args.action == "validate":
         bad = 0

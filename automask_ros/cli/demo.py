@@ -44,7 +44,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 def run(args) -> int:
     from automask_ros.cli import CliError
-    from automask_ros.core.render import OBJECTS
+    from automask_ros.core.demo.render import OBJECTS
     from automask_ros.ros.demo import DemoOptions, run_demo  # rclpy: only when the command runs
     from automask_ros.ros.demo_driver import DemoError
 

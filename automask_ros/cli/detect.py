@@ -40,7 +40,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 def _frames(args) -> Iterator[tuple[str, str, "object"]]:
     """(stem for the overlay file, source recorded in images.json, rgb) for every used frame."""
-    from ..core.sources import open_source
+    from ..core.shared.sources import open_source
     if args.bag is not None and not args.topic:
         raise ValueError("--bag needs --topic: name the image topic to read, e.g. --topic /camera/image_raw")
     source = open_source(images=args.images, glob=None if args.glob == "*" else args.glob,
@@ -61,8 +61,8 @@ def _depth_frames(args):
     """A function stem -> DepthFrame for --depth, or None without it; one clear error otherwise."""
     if args.depth is None and args.intrinsics is None:
         return None
-    from ..core.camera import load_intrinsics
-    from ..core.depth import DepthError, DepthFrame, find_depth_file, read_depth
+    from ..core.shared.camera import load_intrinsics
+    from ..core.shared.depth import DepthError, DepthFrame, find_depth_file, read_depth
     if args.depth is None or args.intrinsics is None:
         raise ValueError("--depth and --intrinsics go together: give the depth folder and the camera's intrinsics")
     if args.images is None:
@@ -94,9 +94,9 @@ def _batches(frames, size: int):
 def run(args) -> int:
     from tqdm import tqdm
 
-    from ..core.atomic import atomic_write_image, atomic_write_json
-    from ..core.infer import Detector, instances_to_coco
-    from ..core.overlay import draw_overlay
+    from ..core.shared.atomic import atomic_write_image, atomic_write_json
+    from ..core.detection.infer import Detector, instances_to_coco
+    from ..core.detection.overlay import draw_overlay
     if args.batch < 1 or args.every < 1:
         raise ValueError("--batch and --every must be at least 1")
     classes = [c.strip() for c in args.classes.split(",") if c.strip()] if args.classes else None

@@ -25,11 +25,11 @@ def run(args) -> int:
 
     import torch
 
-    from ..core.atomic import atomic_write_json
-    from ..core.bundle import load_bundle
-    from ..core.data import load_sweeps, split_by_view
-    from ..core.dataset import DatasetError
-    from ..core.evaluate import evaluate_model, format_table, gt_from_coco_file, gt_from_samples
+    from ..core.shared.atomic import atomic_write_json
+    from ..core.training.bundle import load_bundle
+    from ..core.training.data import load_sweeps, split_by_view
+    from ..core.capture.dataset import DatasetError
+    from ..core.training.evaluate import evaluate_model, format_table, gt_from_coco_file, gt_from_samples
     if args.coco and not args.images:
         raise ValueError("--coco needs --images DIR (the folder its file_name entries are relative to)")
     device = ("cuda" if torch.cuda.is_available() else "cpu") if args.device == "auto" else args.device

@@ -1,5 +1,5 @@
 """`automask render`: a synthetic turntable sweep (and optional clutter scenes) as an image folder,
-with aligned depth and intrinsics; --rig renders the realistic RGB-D rig (core/rig.py)."""
+with aligned depth and intrinsics; --rig renders the realistic RGB-D rig (core/demo/rig.py)."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ def parse_size(text: str) -> tuple[int, int]:
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
-    from ..core.render import DISTRACTORS, OBJECTS
+    from ..core.demo.render import DISTRACTORS, OBJECTS
     p = subparsers.add_parser("render", help="render a synthetic turntable sweep with exact masks",
                               description=__doc__)
     p.add_argument("--object", default="mug", choices=OBJECTS + DISTRACTORS, help="object to turn (default mug)")
@@ -44,8 +44,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 
 def run(args) -> int:
-    from ..core.render import render_clutter, render_sweep, write_clutter_coco, write_image_folder
-    from ..core.rig import render_rig
+    from ..core.demo.render import render_clutter, render_sweep, write_clutter_coco, write_image_folder
+    from ..core.demo.rig import render_rig
     size = parse_size(args.size)
     if args.frames < 1 or min(args.empty, args.clutter, args.distractors, args.backgrounds) < 0:
         raise ValueError("--frames must be >= 1 and --empty, --clutter, --distractors, --backgrounds >= 0")
@@ -65,7 +65,7 @@ def run(args) -> int:
         write_clutter_coco(out / "clutter", scenes, [args.object])
         print(f"rendered {args.clutter} clutter scenes to {out / 'clutter'}")
     if args.backgrounds:
-        from ..core.atomic import atomic_write_image
+        from ..core.shared.atomic import atomic_write_image
         (out / "backgrounds").mkdir(exist_ok=True)
         scenes = render_clutter([], n=args.backgrounds, size=size, seed=args.seed + 2000,
                                 distractors=max(1, args.distractors), exclude=[args.object])

@@ -54,7 +54,7 @@ CLI_ONLY = ("command", "quiet", "no_amp", "no_procedural")  # argparse destinati
 
 def config_from_args(args):
     """The TrainConfig of these flags, through the constructor the trainer node also uses."""
-    from ..core.train import TrainConfig
+    from ..core.training.train import TrainConfig
     options = {k: v for k, v in vars(args).items() if not k.startswith("_") and k not in CLI_ONLY}
     return TrainConfig.from_options({**options, "amp": not args.no_amp,
                                      "procedural": False if args.no_procedural else None})
@@ -63,7 +63,7 @@ def config_from_args(args):
 def run(args) -> int:
     from tqdm import tqdm
 
-    from ..core.train import train
+    from ..core.training.train import train
     config = config_from_args(args)
     bar = None
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from sensor_msgs.msg import CameraInfo
 
-from automask_ros.core.camera import Intrinsics
+from automask_ros.core.shared.camera import Intrinsics
 
 
 def camera_info_msg(intr: Intrinsics, header=None) -> CameraInfo:

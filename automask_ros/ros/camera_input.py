@@ -13,7 +13,7 @@ from rclpy.node import Node
 from rclpy.qos import QoSProfile, qos_profile_sensor_data
 from sensor_msgs.msg import CompressedImage, Image
 
-from automask_ros.core.image_codec import decode_compressed
+from automask_ros.core.shared.image_codec import decode_compressed
 from automask_ros.ros.image_conversion import imgmsg_to_rgb
 from automask_ros.ros.params import Param
 

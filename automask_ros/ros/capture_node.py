@@ -2,16 +2,16 @@
 
 ~/start_sweep (StartSweep) and ~/stop_sweep (Trigger) control it; ~/record_workspace (Trigger)
 stores the newest frame, taken with the object off the turntable, as a training background
-(core/workspace.py); ~/status (SweepStatus) reports
+(core/capture/workspace.py); ~/status (SweepStatus) reports
 at status_rate_hz; ~/mask_preview shows the cleaned mask (only when someone subscribes), while
 idle too, so a user can aim the camera. The turntable angle comes from a stamped JointState or a
-Float64 in degrees (core/turntable_angle.py). Optional `depth` (aligned, 16UC1 mm or 32FC1 m) and
-`camera_info` give each frame its depth (core/rgbd_input.py): a frame without usable depth is
+Float64 in degrees (core/capture/turntable_angle.py). Optional `depth` (aligned, 16UC1 mm or 32FC1 m) and
+`camera_info` give each frame its depth (core/capture/rgbd_input.py): a frame without usable depth is
 recorded colour-only and the reason is logged once per period; a camera that sends no depth works
 colour-only as before.
 Segmentation runs in a worker thread on the newest frame, so a slow FCN drops frames instead of
 queueing them or blocking a service call (ros/sweep_session.py). The recording itself is
-core/sweep.py; every capture parameter is declared once in core/capture_params.py.
+core/capture/sweep.py; every capture parameter is declared once in core/capture/capture_params.py.
 """
 
 from __future__ import annotations
@@ -29,17 +29,17 @@ from std_srvs.srv import Trigger
 
 from automask.msg import SweepStatus
 from automask.srv import StartSweep
-from automask_ros.core.camera import load_intrinsics
-from automask_ros.core.dataset import DatasetError, SweepWriter
-from automask_ros.core.latest import LatestWorker
-from automask_ros.core.overlay import draw_mask_preview
-from automask_ros.core.rgbd_input import RgbdInput
-from automask_ros.core.capture_params import CaptureParams
-from automask_ros.core.segment import make_segmenter
-from automask_ros.core.sweep import SweepRecorder, preview_mask
-from automask_ros.core.throttle import KeyedThrottle, reason_kind
-from automask_ros.core.turntable_angle import TurntableAngle
-from automask_ros.core.workspace import save_workspace_frame
+from automask_ros.core.shared.camera import load_intrinsics
+from automask_ros.core.capture.dataset import DatasetError, SweepWriter
+from automask_ros.core.shared.latest import LatestWorker
+from automask_ros.core.detection.overlay import draw_mask_preview
+from automask_ros.core.capture.rgbd_input import RgbdInput
+from automask_ros.core.capture.capture_params import CaptureParams
+from automask_ros.core.capture.segment import make_segmenter
+from automask_ros.core.capture.sweep import SweepRecorder, preview_mask
+from automask_ros.core.shared.throttle import KeyedThrottle, reason_kind
+from automask_ros.core.capture.turntable_angle import TurntableAngle
+from automask_ros.core.capture.workspace import save_workspace_frame
 from automask_ros.ros.camera_input import TRANSPORT_PARAM, frame_to_rgb, subscribe_camera
 from automask_ros.ros.image_conversion import imgmsg_to_depth_m, rgb_to_imgmsg
 from automask_ros.ros.params import Param, declare, values

@@ -16,10 +16,10 @@ from pathlib import Path
 import rclpy
 from rclpy.parameter import Parameter
 
-from automask_ros.core.atomic import atomic_write_json, read_rgb
-from automask_ros.core.demo import DemoData, PhaseTimer, automask_iou, prepare_folder, prepare_synthetic, \
+from automask_ros.core.shared.atomic import atomic_write_json, read_rgb
+from automask_ros.core.demo.demo import DemoData, PhaseTimer, automask_iou, prepare_folder, prepare_synthetic, \
     write_demo_report
-from automask_ros.core.sources import ImageFolder
+from automask_ros.core.shared.sources import ImageFolder
 from automask_ros.ros.demo_driver import DemoDriver, Spinner, feedback_printer
 
 

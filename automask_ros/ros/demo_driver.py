@@ -4,7 +4,7 @@ DemoDriver only talks to nodes through their topics, services and actions, so th
 runs against nodes in this process (run_demo's default: each node on its own executor and
 thread, as its executable spins it) or nodes started by demo.launch.py
 (`automask demo --external-nodes`). Data, scoring and the report
-are core/demo.py.
+are core/demo/demo.py.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from std_srvs.srv import Trigger
 from automask.action import Train
 from automask.msg import InstanceArray, ModelInfo, SweepStatus
 from automask.srv import StartSweep
-from automask_ros.core.infer import Instance
+from automask_ros.core.detection.infer import Instance
 from automask_ros.ros.image_conversion import imgmsg_to_rgb
 from automask_ros.ros.instance_msgs import geometry_from_instance, mask_from_instance
 from automask_ros.ros.spin import make_executor
@@ -182,7 +182,7 @@ class DemoDriver(Node):
     def wait_model(self, model_path: str, timeout: float = 120.0) -> ModelInfo:
         """Wait until the detector has hot-reloaded the announced model: keyed on the bundle's
         model_id, since a retrained model may reuse the folder of the one being served."""
-        from automask_ros.core.bundle import read_bundle_meta
+        from automask_ros.core.training.bundle import read_bundle_meta
 
         path = str(Path(model_path).resolve())
         model_id = str(read_bundle_meta(path).get("model_id", ""))

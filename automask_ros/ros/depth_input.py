@@ -2,7 +2,7 @@
 
 Depth is optional: until a depth frame has arrived the detector is 2D only and says nothing.
 Once depth flows, each colour frame takes the depth frame nearest in stamp within the tolerance
-(core/pairing.py); when that fails, `frame_for` raises one DepthError naming the problem (never
+(core/shared/pairing.py); when that fails, `frame_for` raises one DepthError naming the problem (never
 pairs, no camera_info, another size, bad encoding; `kind` tells them apart for once-per-period
 logging) and the node publishes 2D without 3D.
 Subscription callbacks only store messages; decoding runs in the detector's worker thread.
@@ -13,9 +13,9 @@ from __future__ import annotations
 from rclpy.qos import qos_profile_sensor_data
 from sensor_msgs.msg import CameraInfo, Image
 
-from automask_ros.core.camera import Intrinsics, IntrinsicsError
-from automask_ros.core.depth import DepthError, DepthFrame, check_depth, decode_depth
-from automask_ros.core.pairing import StampPairer
+from automask_ros.core.shared.camera import Intrinsics, IntrinsicsError
+from automask_ros.core.shared.depth import DepthError, DepthFrame, check_depth, decode_depth
+from automask_ros.core.shared.pairing import StampPairer
 from automask_ros.ros.image_conversion import ImageCodecError, imgmsg_to_numpy
 
 

@@ -1,7 +1,7 @@
 """Detector node: camera frames in, instance masks, labels and scores out (plus an RViz overlay).
 
 Inference runs in a worker thread on the newest frame only (a slow model drops frames instead of
-lagging). New model bundles load beside the old one and swap in when ready (core/hot_swap.py).
+lagging). New model bundles load beside the old one and swap in when ready (core/detection/hot_swap.py).
 Optional depth + camera_info (paired by stamp, ros/depth_input.py) give each instance its 3D
 position and size, and the 3D and vision_msgs outputs of ros/detection_outputs.py.
 
@@ -25,10 +25,10 @@ from sensor_msgs.msg import Image
 from std_msgs.msg import Header
 
 from automask.msg import InstanceArray, ModelInfo
-from automask_ros.core.hot_swap import HotSwapSlot
-from automask_ros.core.latest import LatestWorker
-from automask_ros.core.stats import RollingStats
-from automask_ros.core.throttle import KeyedThrottle
+from automask_ros.core.detection.hot_swap import HotSwapSlot
+from automask_ros.core.shared.latest import LatestWorker
+from automask_ros.core.shared.stats import RollingStats
+from automask_ros.core.shared.throttle import KeyedThrottle
 from automask_ros.ros.camera_input import TRANSPORT_PARAM, frame_to_rgb, subscribe_camera
 from automask_ros.ros.depth_input import DepthInput, DepthUnavailable
 from automask_ros.ros.detection_outputs import DetectionOutputs
@@ -173,7 +173,7 @@ class DetectorNode(LifecycleNode):
 
     # --- models -----------------------------------------------------------------------------
     def _load(self, path: str):
-        from automask_ros.core.infer import Detector  # torch import is slow: only when needed
+        from automask_ros.core.detection.infer import Detector  # torch import is slow: only when needed
 
         return Detector(path, device=self.p["device"],
                         **{k: (self.p[k] or None) if k == "classes" else self.p[k] for k in DETECTOR_OPTIONS})
@@ -265,7 +265,7 @@ class DetectorNode(LifecycleNode):
         self.forward.add(detector.last_model_s)
         self.overhead.add(latency / detector.last_model_s)
         if self.pub_overlay.get_subscription_count() > 0:
-            from automask_ros.core.overlay import draw_overlay
+            from automask_ros.core.detection.overlay import draw_overlay
 
             self.pub_overlay.publish(rgb_to_imgmsg(draw_overlay(rgb, instances), msg.header))
         self.outputs.publish(instances, msg.header, depth_header, (rgb.shape[1], rgb.shape[0]))

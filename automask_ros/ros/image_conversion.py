@@ -9,9 +9,9 @@ from __future__ import annotations
 import numpy as np
 from sensor_msgs.msg import Image
 
-from automask_ros.core import image_codec
-from automask_ros.core.depth import check_encoding, decode_depth, to_millimetres
-from automask_ros.core.image_codec import ImageCodecError
+from automask_ros.core.shared import image_codec
+from automask_ros.core.shared.depth import check_encoding, decode_depth, to_millimetres
+from automask_ros.core.shared.image_codec import ImageCodecError
 
 try:  # a real ROS 2 installation has cv_bridge; the PyPI wheels do not
     from cv_bridge import CvBridge

@@ -7,7 +7,7 @@ import math
 import numpy as np
 
 from automask.msg import Instance as InstanceMsg, InstanceArray
-from automask_ros.core.instance3d import Geometry3D
+from automask_ros.core.detection.instance3d import Geometry3D
 from automask_ros.ros.image_conversion import numpy_to_imgmsg
 
 

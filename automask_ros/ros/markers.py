@@ -11,7 +11,7 @@ from geometry_msgs.msg import Point
 from std_msgs.msg import ColorRGBA
 from visualization_msgs.msg import Marker, MarkerArray
 
-from automask_ros.core.overlay import colour_for
+from automask_ros.core.detection.overlay import colour_for
 
 
 def _colour(class_id: int, alpha: float) -> ColorRGBA:

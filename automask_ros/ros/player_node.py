@@ -9,7 +9,7 @@ them, or `depth_dir` / `intrinsics_file`), each frame's depth goes out on `depth
 before the colour, and the intrinsics on `camera_info` half a period earlier, all with the colour
 image's header (frame_id, and the stamp of the moment the frame was taken from the folder).
 ~/play restarts playback with the current parameters, ~/stop halts it, and ~/playing
-(transient-local Bool) says whether frames are going out. The file logic is core/playback.py.
+(transient-local Bool) says whether frames are going out. The file logic is core/demo/playback.py.
 """
 
 from __future__ import annotations
@@ -20,8 +20,8 @@ from sensor_msgs.msg import CameraInfo, Image
 from std_msgs.msg import Bool, Float64
 from std_srvs.srv import Trigger
 
-from automask_ros.core.depth import DepthError
-from automask_ros.core.playback import Playlist, find_depth_source
+from automask_ros.core.shared.depth import DepthError
+from automask_ros.core.demo.playback import Playlist, find_depth_source
 from automask_ros.ros.camera_info import camera_info_msg
 from automask_ros.ros.image_conversion import depth_to_imgmsg, rgb_to_imgmsg
 from automask_ros.ros.params import Param, declare, values

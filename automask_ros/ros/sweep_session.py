@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import threading
 
-from automask_ros.core.sweep import FrameResult, SweepRecorder
+from automask_ros.core.capture.sweep import FrameResult, SweepRecorder
 
 
 class SweepSession:

@@ -20,8 +20,8 @@ from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 
 from automask.action import Train
 from automask.msg import ModelInfo
-from automask_ros.core.augment import AugmentConfig
-from automask_ros.core.train_job import TrainingJob
+from automask_ros.core.training.augment import AugmentConfig
+from automask_ros.core.training.train_job import TrainingJob
 from automask_ros.ros.params import DEVICE_CHOICES, Param, declare, values
 from automask_ros.ros.spin import spin_node
 
@@ -145,7 +145,7 @@ class TrainerNode(Node):
                               progress=float(p.get("progress") or 0.0), eta_s=float(p.get("eta_s") or math.nan))
 
     def _announce(self, bundle: str, result: Train.Result) -> None:
-        from automask_ros.core.bundle import read_bundle_meta
+        from automask_ros.core.training.bundle import read_bundle_meta
 
         meta = read_bundle_meta(bundle)
         msg = ModelInfo(model_path=os.path.abspath(bundle), model_id=str(meta.get("model_id", "")),

@@ -1,0 +1,1 @@
+"""Stage 2, training: sweep datasets -> augmented composites -> Mask R-CNN -> a model bundle."""
