@@ -24,10 +24,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from _util import machine  # noqa: E402
-from train_paper_table import COIL, RESULTS, cutout_ref, score  # noqa: E402
+from train_paper_table import COIL, OBJECTS, RESULTS, score, write_plain_test  # noqa: E402
 
 from automask_ros.core.shared.atomic import atomic_write_json  # noqa: E402
-from automask_ros.core.capture.dataset import SweepWriter  # noqa: E402
 
 NEW = {"obj4": 4}
 
@@ -37,15 +36,6 @@ def new_sweep(root: Path) -> None:
         subprocess.run([sys.executable, "-m", "automask_ros.cli", "capture", "--images", str(COIL / "images"),
                         "--glob", f"obj{obj}__*0.png", "--label", label, "--out", str(root), "--sweep-id", "auto",
                         "--step-deg", "10", "--quiet"], check=True, cwd=ROOT)
-
-
-def plain_test(root: Path, objects: dict[str, int]) -> None:
-    for label, obj in objects.items():
-        writer = SweepWriter(root, label, sweep_id="test")
-        for angle in range(5, 360, 10):
-            rgb, mask = cutout_ref(f"obj{obj}__{angle}.png")
-            writer.add_frame(rgb, mask, angle_deg=angle, source=f"obj{obj}__{angle}.png")
-        writer.finish()
 
 
 def main() -> int:
@@ -61,9 +51,9 @@ def main() -> int:
     shutil.rmtree(work, ignore_errors=True)
     new_sweep(work / "new")
     meta = json.loads((base / "model.json").read_text())
-    old_objects = {"cup": 10, "bottle": 50}
-    plain_test(work / "test_old", old_objects)
-    plain_test(work / "test_new", NEW)
+    old_objects = OBJECTS
+    write_plain_test(work / "test_old", old_objects)
+    write_plain_test(work / "test_new", NEW)
     before = score(base, {"old": work / "test_old"})["old"]
     out = work / "model"
     cmd = [sys.executable, "-m", "automask_ros.cli", "train", "--weights", str(base), "--data", str(work / "new"),

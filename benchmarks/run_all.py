@@ -57,11 +57,15 @@ BENCHMARKS = [
           needs_shared=True, writes=("capture_quality_quick.md", "capture_quality_quick.json",
                                      "capture_quality.md", "capture_quality.json")),
     Bench("train_paper_table",  # own work folder: a paper-table run elsewhere must not share files with it
-          ["--variant", "plain", "--minutes", "6", "--work", f"{OUT}/paper_table"],
-          ["--variant", "both", "--work", f"{OUT}/paper_table"], needs_shared=True,
+          ["--minutes", "6", "--work", f"{OUT}/paper_table"],
+          ["--minutes", "20", "--work", f"{OUT}/paper_table"], needs_shared=True,
           writes=("train_paper_table_6min.md", "train_paper_table_6min.json",  # a budget not the issue's
-                  "train_paper_table.md", "train_paper_table.json",
-                  "train_paper_table_clutter.md", "train_paper_table_clutter.json")),
+                  "train_paper_table_20min.md", "train_paper_table_20min.json")),
+    Bench("add_object",  # extends the model the paper-table run above just wrote
+          ["--base", f"{OUT}/paper_table/model_6min", "--minutes", "3", "--work", f"{OUT}/add_object"],
+          ["--base", f"{OUT}/paper_table/model_20min", "--minutes", "10", "--work", f"{OUT}/add_object"],
+          needs_shared=True, writes=("add_object.md", "add_object.json")),
+    Bench("train_speed", ["--rounds", "1"], ["--rounds", "3"], writes=("train_speed.json",)),
 ]
 
 

@@ -146,8 +146,9 @@ def cutout_ref(name: str) -> tuple[np.ndarray, np.ndarray]:
     return rgb, mask
 
 
-def write_plain_test(root: Path) -> None:
-    for label, obj in OBJECTS.items():
+def write_plain_test(root: Path, objects: dict[str, int] = OBJECTS) -> None:
+    """The held-out views (5, 15, ..., 355 deg) of each object with their reference masks."""
+    for label, obj in objects.items():
         writer = SweepWriter(root, label, sweep_id="test")
         for angle in range(5, 360, 10):
             rgb, mask = cutout_ref(f"obj{obj}__{angle}.png")
