@@ -99,7 +99,7 @@ def test_eval_cli_on_sweeps_and_plain_coco(trained, data, tmp_path, capsys):
 
 
 def test_resume_after_an_interruption_is_exact(data, tmp_path):
-    cfg = dict(data=[str(data)], epochs=2, device="cpu", **TINY)  # CUDA kernels are not bit-exact
+    cfg = dict(data=[str(data)], epochs=2, **TINY)  # TINY pins the CPU: CUDA kernels are not bit-exact
     straight = train(TrainConfig(out=str(tmp_path / "a"), **cfg))
     calls = {"n": 0}
 
@@ -124,7 +124,7 @@ def test_resume_after_an_interruption_is_exact(data, tmp_path):
 
 def test_learning_rate_after_a_resume_is_the_uninterrupted_runs(data, tmp_path):
     """Every optimiser step's real learning rate, read by a torch hook: cancelled + resumed == straight."""
-    cfg = dict(data=[str(data)], epochs=2, device="cpu", **TINY)
+    cfg = dict(data=[str(data)], epochs=2, **TINY)
     lrs = []
     hook = register_optimizer_step_pre_hook(
         lambda optimizer, args, kwargs: lrs.append(optimizer.param_groups[0]["lr"]))
