@@ -3,7 +3,9 @@
 Why the CPU model looks the way it does (DESIGN.md, measured pitfalls): from scratch it needs real
 BatchNorm (torchvision's MobileNet backbone defaults to FrozenBatchNorm, i.e. no normalisation)
 with momentum 0.1, and on a CPU the RoI heads cost more than the backbone, so it samples 64 RoIs
-per image, keeps 200 proposals and uses a 4x128 mask head. min_size/max_size are always explicit:
+per image, keeps 200 proposals, uses a 4x128 mask head and pools mask features with one sample per
+bin (MASK_SAMPLING_RATIO: the 14x14 bins span about one feature cell each, and torchvision's 2
+made RoIAlign's backward an eighth of a step). min_size/max_size are always explicit:
 torchvision's default of 800 px upsamples small frames and made a step 8x slower.
 """
 
@@ -27,6 +29,7 @@ PREDICTOR_KEYS = ("roi_heads.box_predictor.cls_score.weight", "roi_heads.box_pre
                   "roi_heads.box_predictor.bbox_pred.weight", "roi_heads.box_predictor.bbox_pred.bias",
                   "roi_heads.mask_predictor.mask_fcn_logits.weight",
                   "roi_heads.mask_predictor.mask_fcn_logits.bias")
+MASK_SAMPLING_RATIO = 1  # the CPU model's mask RoIAlign samples per bin (torchvision: 2)
 
 
 class ModelError(ValueError):
@@ -41,7 +44,8 @@ def build_model(arch: str, num_classes: int, *, min_size: int, max_size: int, we
     download; class-specific layers are re-initialised) or a path to a state_dict file
     (.pt/.pth, optionally {"model": state_dict}); layers whose shapes differ are skipped.
     trainable_layers: backbone stages that train (None = all from scratch, 3 with COCO weights).
-    Extra keyword arguments go to torchvision's MaskRCNN (e.g. box_score_thresh).
+    Extra keyword arguments go to torchvision's MaskRCNN (e.g. box_score_thresh); the CPU model
+    also takes mask_sampling_ratio (default MASK_SAMPLING_RATIO).
     """
     if arch not in ARCHS:
         raise ModelError(f"unknown architecture {arch!r}: choose one of {', '.join(ARCHS)}")
@@ -79,7 +83,8 @@ def _pretrained_resnet(builder, enum, num_classes: int, trainable_layers, kw) ->
     return model
 
 
-def _mobilenet_maskrcnn(num_classes: int, pretrained: bool, trainable_layers, **kw) -> nn.Module:
+def _mobilenet_maskrcnn(num_classes: int, pretrained: bool, trainable_layers,
+                        mask_sampling_ratio: int = MASK_SAMPLING_RATIO, **kw) -> nn.Module:
     norm = misc_nn_ops.FrozenBatchNorm2d if pretrained else nn.BatchNorm2d
     backbone = mobilenet_backbone(backbone_name="mobilenet_v3_large", weights=None, fpn=True,
                                   norm_layer=norm,
@@ -99,6 +104,7 @@ def _mobilenet_maskrcnn(num_classes: int, pretrained: bool, trainable_layers, **
                      box_predictor=FastRCNNPredictor(1024, num_classes),
                      mask_head=mask_head, mask_predictor=MaskRCNNPredictor(128, 128, num_classes),
                      **defaults)
+    model.roi_heads.mask_roi_pool.sampling_ratio = mask_sampling_ratio
     if pretrained:
         from torchvision.models.detection.faster_rcnn import FasterRCNN_MobileNet_V3_Large_FPN_Weights
         enum = FasterRCNN_MobileNet_V3_Large_FPN_Weights.COCO_V1
