@@ -37,18 +37,20 @@ def curves_png(losses: list[tuple[int, float]], history: list[dict]) -> bytes:
         ax1.plot(it, loss, alpha=0.3, label="loss")
         ax1.plot(it[k - 1:], smooth, label=f"mean of {k}")
         ax1.set_yscale("log")
+        ax1.legend()
     ax1.set_xlabel("iteration")
     ax1.set_title("training loss")
-    ax1.legend()
     evals = [h for h in history if "segm_AP" in h]
     if evals:
         ep = [h["epoch"] for h in evals]
         for key in ("segm_AP", "segm_AP50", "bbox_AP"):
             ax2.plot(ep, [h[key] for h in evals], marker="o", label=key)
         ax2.set_ylim(0, 1.02)
+        ax2.legend()
+    else:  # a run without validation data keeps its last model
+        ax2.text(0.5, 0.5, "no validation data", ha="center", va="center", transform=ax2.transAxes)
     ax2.set_xlabel("epoch")
     ax2.set_title("validation")
-    ax2.legend()
     fig.tight_layout()
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=80)
