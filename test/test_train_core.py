@@ -47,7 +47,7 @@ def test_training_exports_a_complete_bundle(trained):
     # per sweep 8 views (2 held out: every 4th) + 1 negative = 7 training frames; 14 / batch 2 = 7 steps
     assert result.iterations == 2 * 7
     meta = read_bundle_meta(out)
-    assert meta["labels"] == ["block", "disc"] and meta["arch"] == "maskrcnn_mobilenet_v3_fpn"
+    assert meta["labels"] == ["block", "disc"] and meta["arch"] == "maskrcnn_mobilenet_v3_fpn16"
     assert meta["input"] == {"min_size": 64, "max_size": 96}
     assert len(meta["datasets"]) == 2 and all(len(d["fingerprint"]) == 16 for d in meta["datasets"])
     assert {"segm_AP", "segm_AP50", "bbox_AP", "per_label"} <= meta["metrics"].keys()

@@ -30,7 +30,7 @@ from .augment import Augmenter, list_backgrounds
 from .bundle import BundleError, load_bundle_state
 from .data import DetectionDataset, collate, prefetched
 from .distributed import Distributed
-from .model import build_model, extend_state_dict
+from .model import MOBILENET_ARCHS, build_model, extend_state_dict
 from .train_checkpoint import RunState, check_out, load_checkpoint
 from .train_config import PRESETS, TrainConfig, TrainError
 from .train_data import TrainData, distractor_pool, load_training_data
@@ -97,7 +97,7 @@ def _build_model(cfg: TrainConfig, data: TrainData, explicit: dict) -> tuple[tor
     torch.manual_seed(cfg.seed)
     model = build_model(arch, len(data.labels) + 1, min_size=cfg.min_size, max_size=cfg.max_size,
                         weights="none" if base else str(cfg.weights), trainable_layers=cfg.trainable_layers,
-                        **(_cpu_settings(cfg) if arch == PRESETS["cpu"]["arch"] else {}))
+                        **(_cpu_settings(cfg) if arch in MOBILENET_ARCHS else {}))
     if base:
         state = extend_state_dict(load_bundle_state(cfg.weights), base["labels"], data.labels, model)
         try:
