@@ -1,13 +1,14 @@
-"""The detector's depth input without DDS: pairing by stamp, 16UC1/32FC1 decoding, and one
-DepthUnavailable per problem (kinds kept apart so each is logged once per period)."""
+"""The detector's depth input without DDS: pairing by stamp, 16UC1/32FC1 decoding, and one reason
+per problem, in the capture node's wording (core/shared/rgbd_input.py); kinds kept apart so each
+is logged once per period."""
 
 import numpy as np
 import pytest
 from sensor_msgs.msg import CameraInfo
 from std_msgs.msg import Header
 
-from automask_ros.core.shared.throttle import KeyedThrottle
-from automask_ros.ros.depth_input import DepthInput, DepthUnavailable
+from automask_ros.core.shared.throttle import KeyedThrottle, reason_kind
+from automask_ros.ros.depth_input import DepthInput
 from automask_ros.ros.image_conversion import numpy_to_imgmsg
 
 pytestmark = pytest.mark.ros
@@ -31,35 +32,39 @@ def info(width=4, height=3) -> CameraInfo:
 
 def test_pairs_by_stamp_and_decodes_millimetres():
     inp = DepthInput(0.02, "/cam/depth", "/cam/info")
-    assert inp.frame_for(header(10.0), (3, 4)) == (None, None)  # no depth yet: 2D only, no error
+    assert inp.frame_for(header(10.0), (3, 4)) == (None, None, "")  # no depth yet: 2D only, no reason
     inp.add_depth(depth_msg(10.0, np.full((3, 4), 1500, np.uint16), "16UC1"))
     inp.add_depth(depth_msg(10.1, np.full((3, 4), 900, np.uint16), "16UC1"))
-    with pytest.raises(DepthUnavailable, match="no camera_info on '/cam/info'") as exc:
-        inp.frame_for(header(10.0), (3, 4))
-    assert exc.value.kind == "no_camera_info"
+    frame, depth_header, reason = inp.frame_for(header(10.0), (3, 4))
+    assert frame is None and depth_header is None
+    assert "no intrinsics yet: publish the depth camera's CameraInfo on '/cam/info'" in reason
     inp.set_camera_info(info())
-    frame, depth_header = inp.frame_for(header(10.11), (3, 4))
+    frame, depth_header, reason = inp.frame_for(header(10.11), (3, 4))
     assert np.allclose(frame.depth_m, 0.9) and frame.intrinsics.fx == 50.0 and depth_header.stamp.nanosec > 0
-    with pytest.raises(DepthUnavailable, match=r"within sync_tolerance_s=0.02 s .*\(nearest is 0.050 s away\)") as exc:
-        inp.frame_for(header(10.15), (3, 4))
-    assert exc.value.kind == "unpaired"
+    assert reason == ""
+    reason = inp.frame_for(header(10.15), (3, 4))[2]
+    assert reason.startswith("no depth frame on '/cam/depth' within sync_tolerance_s=0.02 s ")
+    assert "(nearest 0.050 s away)" in reason
+    assert reason_kind(reason) == reason_kind(inp.frame_for(header(10.17), (3, 4))[2])  # one kind: logged once
     inp.tolerance_s = 0.06
     assert inp.frame_for(header(10.15), (3, 4))[0] is not None
 
 
-def test_other_size_bad_encoding_and_uncalibrated_camera_are_bad_depth():
+def test_other_size_bad_encoding_and_uncalibrated_camera_are_one_line_each():
     inp = DepthInput(0.05)
     inp.set_camera_info(info())
     inp.add_depth(depth_msg(1.0, np.ones((3, 4), np.float32), "32FC1"))
-    with pytest.raises(DepthUnavailable, match="depth is 4x3 but colour is 8x6") as exc:
-        inp.frame_for(header(1.0), (6, 8))
-    assert exc.value.kind == "bad_depth"
+    reasons = [inp.frame_for(header(1.0), (6, 8))[2]]
+    assert "depth is 4x3 but colour is 8x6" in reasons[0]
     inp.add_depth(depth_msg(2.0, np.ones((3, 4, 3), np.uint8), "rgb8"))
-    with pytest.raises(DepthUnavailable, match="unsupported depth encoding 'rgb8'"):
-        inp.frame_for(header(2.0), (3, 4))
-    inp.set_camera_info(CameraInfo(width=4, height=3))
-    with pytest.raises(DepthUnavailable, match="camera_info has no calibration"):
-        inp.frame_for(header(1.0), (3, 4))
+    reasons.append(inp.frame_for(header(2.0), (3, 4))[2])
+    assert "unsupported depth encoding 'rgb8'" in reasons[1]
+    uncalibrated = DepthInput(0.05)
+    uncalibrated.set_camera_info(CameraInfo(width=4, height=3))
+    uncalibrated.add_depth(depth_msg(1.0, np.ones((3, 4), np.float32), "32FC1"))
+    reasons.append(uncalibrated.frame_for(header(1.0), (3, 4))[2])
+    assert "camera_info has no calibration" in reasons[2]
+    assert all("\n" not in r for r in reasons) and len({reason_kind(r) for r in reasons}) == 3
 
 
 def test_keyed_throttle_says_each_kind_once_per_period():

@@ -113,7 +113,7 @@ def test_without_depth_the_node_is_2d_and_quiet(node3d):
 def test_depth_without_camera_info_is_one_clear_error_and_2d_goes_on(node3d):
     out = frame_with_depth(node3d, 202, wall(), 202.0, info=False)
     assert out.instances and not any(i.has_3d for i in out.instances)
-    spin_for(node3d, lambda: f"no camera_info on '/{node3d['name']}/info'" in log(node3d), 5)
+    spin_for(node3d, lambda: f"publish the depth camera's CameraInfo on '/{node3d['name']}/info'" in log(node3d), 5)
 
 
 def test_paired_depth_gives_3d_markers_cloud_and_detections_3d(node3d):
@@ -163,4 +163,4 @@ def test_instances_without_depth_under_them_are_marked_invalid_never_placed(node
         assert not inst.has_3d and (inst.position.x, inst.position.y, inst.position.z) == (0.0, 0.0, 0.0)
     spin_for(node3d, lambda: "published without 3D" in log(node3d), 5)
     # each kind of error once per period, not once per frame
-    assert log(node3d).count("no camera_info on") == 1
+    assert log(node3d).count("no intrinsics yet") == 1

@@ -188,3 +188,24 @@ def test_extending_a_bundle_keeps_known_classes(trained, data, tmp_path):
         load_bundle(base, labels=["disc"])
     with pytest.raises(BundleError, match="maskrcnn_resnet50_fpn"):
         load_bundle(base, arch="maskrcnn_resnet50_fpn")
+
+
+def test_cpu_layouts_and_bundles_of_the_first_layout(data, tmp_path):
+    """The cpu preset's fpn16 layout pools from stride 16; bundles of torchvision's layout (every
+    level at stride 32, trained before fpn16 became the default) still load and still extend."""
+    from automask_ros.core.training.bundle import save_bundle
+    fine = build_model("maskrcnn_mobilenet_v3_fpn16", 3, min_size=64, max_size=96).eval()
+    first = build_model("maskrcnn_mobilenet_v3_fpn", 3, min_size=64, max_size=96).eval()
+    with torch.no_grad():
+        image = torch.rand(1, 3, 64, 64)
+        assert fine.backbone(image)["0"].shape[-2:] == (4, 4)    # stride 16
+        assert first.backbone(image)["0"].shape[-2:] == (2, 2)   # stride 32
+    count = lambda m: sum(p.numel() for p in m.parameters())  # noqa: E731
+    assert count(fine) < 0.5 * count(first)
+    old = tmp_path / "old"
+    save_bundle(old, first, {"model_id": "old", "arch": "maskrcnn_mobilenet_v3_fpn", "labels": ["block", "disc"],
+                             "input": {"min_size": 64, "max_size": 96}, "thresholds": {"score": 0.5, "mask": 0.5}})
+    model, meta = load_bundle(old)
+    assert meta["arch"] == "maskrcnn_mobilenet_v3_fpn" and count(model) == count(first)
+    result = train(TrainConfig(data=[str(data)], out=str(tmp_path / "ext"), weights=str(old), epochs=1, **TINY))
+    assert read_bundle_meta(result.bundle)["arch"] == "maskrcnn_mobilenet_v3_fpn"

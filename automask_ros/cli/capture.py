@@ -144,7 +144,7 @@ def run(args) -> int:
 
     from ..core.shared.camera import IntrinsicsError, load_intrinsics
     from ..core.capture.dataset import SweepWriter
-    from ..core.capture.rgbd_input import attach_depth
+    from ..core.shared.rgbd_input import attach_depth
     from ..core.capture.capture_params import CaptureParams, source_defaults
     from ..core.capture.segment import make_segmenter
     from ..core.shared.sources import open_source

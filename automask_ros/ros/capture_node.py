@@ -6,7 +6,7 @@ stores the newest frame, taken with the object off the turntable, as a training 
 at status_rate_hz; ~/mask_preview shows the cleaned mask (only when someone subscribes), while
 idle too, so a user can aim the camera. The turntable angle comes from a stamped JointState or a
 Float64 in degrees (core/capture/turntable_angle.py). Optional `depth` (aligned, 16UC1 mm or 32FC1 m) and
-`camera_info` give each frame its depth (core/capture/rgbd_input.py): a frame without usable depth is
+`camera_info` give each frame its depth (core/shared/rgbd_input.py): a frame without usable depth is
 recorded colour-only and the reason is logged once per period; a camera that sends no depth works
 colour-only as before.
 Segmentation runs in a worker thread on the newest frame, so a slow FCN drops frames instead of
@@ -33,7 +33,7 @@ from automask_ros.core.shared.camera import load_intrinsics
 from automask_ros.core.capture.dataset import DatasetError, SweepWriter
 from automask_ros.core.shared.latest import LatestWorker
 from automask_ros.core.detection.overlay import draw_mask_preview
-from automask_ros.core.capture.rgbd_input import RgbdInput
+from automask_ros.core.shared.rgbd_input import RgbdInput
 from automask_ros.core.capture.capture_params import CaptureParams
 from automask_ros.core.capture.segment import make_segmenter
 from automask_ros.core.capture.sweep import SweepRecorder, preview_mask
@@ -89,10 +89,11 @@ class CaptureNode(Node):
         self.rgbd = RgbdInput(self.p["sync_tolerance_s"], decode=imgmsg_to_depth_m)
         self._depth_problems = KeyedThrottle(10.0)
         subscribe_camera(self, self.p["image_transport"], self._on_image)
-        self.create_subscription(Image, "depth", self._on_depth, QoSProfile(
+        depth_sub = self.create_subscription(Image, "depth", self._on_depth, QoSProfile(
             depth=2, reliability=qos_profile_sensor_data.reliability))
-        self.create_subscription(CameraInfo, "camera_info", self._on_camera_info, QoSProfile(
+        info_sub = self.create_subscription(CameraInfo, "camera_info", self._on_camera_info, QoSProfile(
             depth=1, reliability=qos_profile_sensor_data.reliability))
+        self.rgbd.sources = (depth_sub.topic_name, info_sub.topic_name)  # resolved names for the reasons
         self.create_subscription(Float64, "turntable_angle", self._on_angle, 10)
         self.create_subscription(JointState, "turntable_joint_states", self._on_joint_state, 10)
         self.create_service(StartSweep, "~/start_sweep", self._start)

@@ -28,9 +28,9 @@ from automask.msg import InstanceArray, ModelInfo
 from automask_ros.core.detection.hot_swap import HotSwapSlot
 from automask_ros.core.shared.latest import LatestWorker
 from automask_ros.core.shared.stats import RollingStats
-from automask_ros.core.shared.throttle import KeyedThrottle
+from automask_ros.core.shared.throttle import KeyedThrottle, reason_kind
 from automask_ros.ros.camera_input import TRANSPORT_PARAM, frame_to_rgb, subscribe_camera
-from automask_ros.ros.depth_input import DepthInput, DepthUnavailable
+from automask_ros.ros.depth_input import DepthInput
 from automask_ros.ros.detection_outputs import DetectionOutputs
 from automask_ros.ros.diagnostics import diagnostic_array
 from automask_ros.ros.image_conversion import rgb_to_imgmsg
@@ -276,12 +276,10 @@ class DetectorNode(LifecycleNode):
 
     def _paired_depth(self, header, shape):
         """The depth frame for this colour frame, or (None, None) with the reason logged: 2D goes on."""
-        try:
-            return self.depth.frame_for(header, shape)
-        except DepthUnavailable as exc:
-            if self.depth_problems.due(exc.kind):
-                self.get_logger().error(f"no 3D for this frame: {exc}")
-            return None, None
+        depth, depth_header, problem = self.depth.frame_for(header, shape)
+        if problem and self.depth_problems.due(reason_kind(problem)):
+            self.get_logger().error(f"no 3D for this frame: {problem}")
+        return depth, depth_header
 
     def _publish_diagnostics(self) -> None:
         s, f, w = self.stats.summary(), self.forward.summary(), self.worker.stats
