@@ -1,7 +1,7 @@
 """Raw Mask R-CNN forward time at 640x480 with 1 and 10 detections, and the Detector's overhead.
 
     python benchmarks/detector_forward.py                 # both archs, CPU (or the GPU when present)
-    python benchmarks/detector_forward.py --arch maskrcnn_mobilenet_v3_fpn --repeats 20
+    python benchmarks/detector_forward.py --arch maskrcnn_mobilenet_v3_fpn16 --repeats 20
     python benchmarks/detector_forward.py --fp16          # on a GPU: fp32 and fp16 autocast
     python benchmarks/detector_forward.py --input native  # feed 640x480 at 480 px (no upscaling)
 
@@ -38,8 +38,8 @@ from automask_ros.core.demo import render as R  # noqa: E402
 from automask_ros.core.detection.infer import Detector  # noqa: E402
 
 # the input sizes each arch is deployed with (core/training/train.py presets)
-PRESET_SIZES = {"maskrcnn_mobilenet_v3_fpn": (320, 512), "maskrcnn_resnet50_fpn_v2": (800, 1333),
-                "maskrcnn_resnet50_fpn": (800, 1333)}
+PRESET_SIZES = {"maskrcnn_mobilenet_v3_fpn16": (320, 512), "maskrcnn_mobilenet_v3_fpn": (320, 512),
+                "maskrcnn_resnet50_fpn_v2": (800, 1333), "maskrcnn_resnet50_fpn": (800, 1333)}
 
 
 def scene(n_objects: int, size=(640, 480), seed: int = 0) -> np.ndarray:
@@ -92,7 +92,7 @@ def main(argv=None) -> int:
     print_machine(info)
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
-        for arch in args.arch or ["maskrcnn_mobilenet_v3_fpn", "maskrcnn_resnet50_fpn_v2"]:
+        for arch in args.arch or ["maskrcnn_mobilenet_v3_fpn16", "maskrcnn_resnet50_fpn_v2"]:
             sizes = {"preset": [PRESET_SIZES[arch]], "native": [(480, 640)],
                      "both": [PRESET_SIZES[arch], (480, 640)]}[args.input]
             for min_size, max_size in sizes:

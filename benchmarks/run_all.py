@@ -44,7 +44,7 @@ class Bench:
 
 OUT = "bench_out/run_all"  # quick runs write their JSON here, not over the committed full results
 BENCHMARKS = [
-    Bench("detector_forward", ["--arch", "maskrcnn_mobilenet_v3_fpn", "--repeats", "5"], []),
+    Bench("detector_forward", ["--arch", "maskrcnn_mobilenet_v3_fpn16", "--repeats", "5"], []),
     Bench("detector_node", ["--frames", "8", "--seconds", "20", "--rate", "10", "--transport-seconds", "10",
                             "--json", f"{OUT}/detector_node.json"],
           [], writes=("detector_node.json",)),

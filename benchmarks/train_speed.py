@@ -1,11 +1,17 @@
-"""Training steps per second with and without the CPU speed-ups, as a ratio measured in one run.
+"""Training steps per second of the default command before and after the CPU work, as ratios measured in one run.
 
-Same data, same recipe (the default copy-paste composites), same model and seed; the only
-difference is TrainConfig.speedups: the prefetch thread that makes the next batches while the
-model steps, the fused optimiser, channels-last convolutions, 32 instead of 64 sampled RoIs per
-image and one RoIAlign sample per mask bin instead of torchvision's 2. Runs alternate
-(off, on, off, on, ...) so that load drifts on a shared machine hit both sides alike. Steps/s is
-iterations over the wall time of train() (data, steps, set-up), with validation off.
+Same data, same recipe (the default copy-paste composites), same batch size, image size, epochs
+and seed. Three settings:
+- before: the cpu preset as issue 14 found it, torchvision's MobileNetV3 FPN
+  (maskrcnn_mobilenet_v3_fpn) with TrainConfig.speedups off;
+- speedups: the same model with the speed-ups on: the prefetch thread that makes the next
+  batches while the model steps, the fused optimiser, channels-last convolutions, 32 instead of
+  64 sampled RoIs per image and one RoIAlign sample per mask bin instead of torchvision's 2;
+- after: today's default, the speed-ups and the stride-16 layout (maskrcnn_mobilenet_v3_fpn16:
+  128 FPN channels, a 512-d box head).
+Runs alternate (before, speedups, after, before, ...) so that load drifts on a shared machine hit
+every setting alike. Steps/s is iterations over the wall time of train() (data, steps, set-up),
+with validation off.
 
     python benchmarks/train_speed.py [--rounds 3] [--epochs 1]
 
@@ -44,13 +50,19 @@ def make_sweeps(root: Path) -> None:
         writer.finish()
 
 
-def one_run(data: Path, out: Path, speedups: bool, epochs: int) -> dict:
+SETTINGS = {"before": dict(arch="maskrcnn_mobilenet_v3_fpn", speedups=False),
+            "speedups": dict(arch="maskrcnn_mobilenet_v3_fpn", speedups=True),
+            "after": dict(speedups=True)}
+
+
+def one_run(data: Path, out: Path, setting: str, epochs: int) -> dict:
     cfg = TrainConfig(data=[str(data)], out=str(out), epochs=epochs, holdout_every=0, force=True, seed=0,
-                      threads=2, speedups=speedups)
+                      threads=2, **SETTINGS[setting])
     t = time.monotonic()
     result = train(cfg)
     wall = time.monotonic() - t
-    return {"speedups": speedups, "iterations": result.iterations, "wall_s": round(wall, 2),
+    return {"setting": setting, "arch": cfg.resolved().arch, "speedups": cfg.speedups,
+            "iterations": result.iterations, "wall_s": round(wall, 2),
             "steps_per_s": round(result.iterations / wall, 4)}
 
 
@@ -62,23 +74,25 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="automask_speed_") as tmp:
         tmp = Path(tmp)
         make_sweeps(tmp / "data")
-        one_run(tmp / "data", tmp / "warm", True, 1)  # first-use costs (allocator, pools) out of the figures
+        one_run(tmp / "data", tmp / "warm", "after", 1)  # first-use costs (allocator, pools) out of the figures
         runs = []
         for r in range(args.rounds):
-            for speedups in (False, True):
-                run = one_run(tmp / "data", tmp / f"m{r}{int(speedups)}", speedups, args.epochs)
+            for setting in SETTINGS:
+                run = one_run(tmp / "data", tmp / f"m{r}{setting}", setting, args.epochs)
                 runs.append(run)
                 print(json.dumps(run), flush=True)
-    before = statistics.median(r["steps_per_s"] for r in runs if not r["speedups"])
-    after = statistics.median(r["steps_per_s"] for r in runs if r["speedups"])
-    pairs = [on["steps_per_s"] / off["steps_per_s"] for off, on in zip(runs[0::2], runs[1::2])]
+    rate = {s: statistics.median(r["steps_per_s"] for r in runs if r["setting"] == s) for s in SETTINGS}
+    rounds = [runs[i:i + len(SETTINGS)] for i in range(0, len(runs), len(SETTINGS))]
+    per_round = {s: [round(rd[k]["steps_per_s"] / rd[0]["steps_per_s"], 3) for rd in rounds]
+                 for k, s in enumerate(SETTINGS) if k}
     report = {"machine": machine(), "loadavg": os.getloadavg()[0], "runs": runs,
-              "steps_per_s_before": before, "steps_per_s_after": after,
-              "ratio_of_medians": round(after / before, 3), "ratio_per_round": [round(p, 3) for p in pairs]}
+              "steps_per_s": rate, "ratio_of_medians": {s: round(rate[s] / rate["before"], 3) for s in per_round},
+              "ratio_per_round": per_round}
     (ROOT / "benchmarks" / "results").mkdir(parents=True, exist_ok=True)
     atomic_write_json(ROOT / "benchmarks" / "results" / "train_speed.json", report)
-    print(f"steps/s without speed-ups {before:.3f}, with {after:.3f}: x{after / before:.2f} "
-          f"(per round {report['ratio_per_round']}); {report['machine']}")
+    print(f"steps/s before {rate['before']:.3f}; speed-ups only {rate['speedups']:.3f} "
+          f"(x{report['ratio_of_medians']['speedups']:.2f}); default now {rate['after']:.3f} "
+          f"(x{report['ratio_of_medians']['after']:.2f}); per round {per_round}; {report['machine']}")
     return 0
 
 
