@@ -113,7 +113,7 @@ def test_colour_depth_and_camera_info_become_an_rgbd_sweep(capture):
     ("size", lambda f: numpy_to_imgmsg(depth_mm(f)[::2, ::2].copy(), "16UC1"), 0.005,
      "depth is 64x48 but colour is 128x96"),
     ("zero", lambda f: numpy_to_imgmsg(np.zeros((H, W), np.uint16), "16UC1"), 0.005, "no valid reading"),
-    ("unpaired", lambda f: numpy_to_imgmsg(depth_mm(f), "16UC1"), 0.2, "no depth frame within sync_tolerance_s=0.02 s"),
+    ("unpaired", lambda f: numpy_to_imgmsg(depth_mm(f), "16UC1"), 0.2, "/depth' within sync_tolerance_s=0.02 s"),
 ])
 def test_bad_depth_is_logged_once_and_frames_stay_colour_only(capture, label, make_depth, offset, message):
     base = {"encoding": 4000.0, "size": 5000.0, "zero": 6000.0, "unpaired": 7000.0}[label]
