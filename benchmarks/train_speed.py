@@ -50,8 +50,8 @@ def make_sweeps(root: Path) -> None:
         writer.finish()
 
 
-SETTINGS = {"before": dict(arch="maskrcnn_mobilenet_v3_fpn", speedups=False),
-            "speedups": dict(arch="maskrcnn_mobilenet_v3_fpn", speedups=True),
+SETTINGS = {"before": dict(arch="maskrcnn_mobilenet_v3_fpn", speedups=False, ema_decay=0),
+            "speedups": dict(arch="maskrcnn_mobilenet_v3_fpn", speedups=True, ema_decay=0),
             "after": dict(speedups=True)}
 
 

@@ -209,3 +209,29 @@ def test_cpu_layouts_and_bundles_of_the_first_layout(data, tmp_path):
     assert meta["arch"] == "maskrcnn_mobilenet_v3_fpn" and count(model) == count(first)
     result = train(TrainConfig(data=[str(data)], out=str(tmp_path / "ext"), weights=str(old), epochs=1, **TINY))
     assert read_bundle_meta(result.bundle)["arch"] == "maskrcnn_mobilenet_v3_fpn"
+
+
+def test_the_bundle_holds_the_moving_average_of_the_weights(data, tmp_path):
+    """ema.py: the model evaluated and exported is the weights' moving average, which the checkpoint
+    keeps beside the live weights (so a resume continues it); ema_decay=0 exports the live weights."""
+    tiny = {**TINY, "holdout_every": 0}  # no validation: every export is the latest model
+    result = train(TrainConfig(data=[str(data)], out=str(tmp_path / "ema"), epochs=1, **tiny))
+    ckpt = torch.load(tmp_path / "ema" / "checkpoint" / "last.pt", weights_only=True)
+    bundle = load_bundle_state(tmp_path / "ema")
+    assert int(ckpt["ema"]["n_averaged"]) == result.iterations  # one update per optimiser step
+    averaged = {k.removeprefix("module."): v for k, v in ckpt["ema"].items() if k.startswith("module.")}
+    assert all(torch.equal(bundle[k], averaged[k]) for k in bundle)
+    assert any(not torch.equal(bundle[k], ckpt["model"][k]) for k in bundle if bundle[k].is_floating_point())
+
+    train(TrainConfig(data=[str(data)], out=str(tmp_path / "live"), epochs=1, ema_decay=0, **tiny))
+    ckpt = torch.load(tmp_path / "live" / "checkpoint" / "last.pt", weights_only=True)
+    bundle = load_bundle_state(tmp_path / "live")
+    assert ckpt["ema"] is None and all(torch.equal(bundle[k], ckpt["model"][k]) for k in bundle)
+
+
+def test_the_moving_average_ramps_up():
+    """A run of a few dozen steps must not export an average dominated by its random start."""
+    from automask_ros.core.training.ema import ema_decay
+    assert ema_decay(0.995, 0) == pytest.approx(0.1)
+    assert ema_decay(0.995, 20) == pytest.approx(0.7)
+    assert ema_decay(0.995, 10_000) == 0.995

@@ -29,6 +29,7 @@ from ..shared.atomic import atomic_write_bytes, atomic_write_json
 from .augment import Augmenter, list_backgrounds
 from .bundle import BundleError, load_bundle_state
 from .data import DetectionDataset, collate, prefetched
+from .ema import make_ema
 from .distributed import Distributed
 from .model import MOBILENET_ARCHS, build_model, extend_state_dict
 from .train_checkpoint import RunState, check_out, load_checkpoint
@@ -147,7 +148,7 @@ def _build_run(cfg: TrainConfig, dist: Distributed, data: TrainData, explicit: d
     state = RunState(model_id=f"{'+'.join(data.labels)[:48]}-{arch.split('_')[1]}-{stamp}")
     return Run(cfg=cfg, dist=dist, data=data, arch=arch, model=model, optimizer=optimizer, scheduler=scheduler,
                scaler=scaler, dataset=dataset, state=state, iters_per_epoch=iters_per_epoch,
-               progress=progress if dist.main else None)
+               ema=make_ema(model, cfg.ema_decay), progress=progress if dist.main else None)
 
 
 def _digest(model: torch.nn.Module) -> str:
@@ -176,7 +177,7 @@ def train(config: TrainConfig, progress: Callable[[dict], None] | None = None,
         if cfg.resume:
             run.state = load_checkpoint(ckpt_path, model=run.model, optimizer=run.optimizer,
                                         scheduler=run.scheduler, scaler=run.scaler, labels=data.labels,
-                                        arch=run.arch)
+                                        arch=run.arch, ema=run.ema)
         return _loop(run, ckpt_path, should_stop or (lambda: False))
     finally:
         dist.close()

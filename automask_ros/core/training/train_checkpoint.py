@@ -84,10 +84,11 @@ def set_rng_state(state: dict) -> None:
 
 
 def save_checkpoint(path: Path, *, model, optimizer, scheduler, scaler, state: RunState,
-                    labels: list[str], arch: str) -> None:
+                    labels: list[str], arch: str, ema=None) -> None:
     """Write the checkpoint atomically (a killed writer leaves the previous one)."""
     payload = {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
                "scheduler": scheduler.state_dict(), "scaler": scaler.state_dict(),
+               "ema": ema.state_dict() if ema is not None else None,
                "state": dataclasses.asdict(state), "rng": rng_state(), "labels": labels, "arch": arch}
     buf = io.BytesIO()
     torch.save(payload, buf)
@@ -95,8 +96,11 @@ def save_checkpoint(path: Path, *, model, optimizer, scheduler, scaler, state: R
     atomic_write_bytes(path, buf.getvalue())
 
 
-def load_checkpoint(path: Path, *, model, optimizer, scheduler, scaler, labels: list[str], arch: str) -> RunState:
-    """Restore everything save_checkpoint wrote into these objects; the RunState to continue from."""
+def load_checkpoint(path: Path, *, model, optimizer, scheduler, scaler, labels: list[str], arch: str,
+                    ema=None) -> RunState:
+    """Restore everything save_checkpoint wrote into these objects; the RunState to continue from.
+    A checkpoint without the moving average (written with it off, or by an older automask) starts
+    the average afresh from the restored model."""
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:
@@ -110,6 +114,12 @@ def load_checkpoint(path: Path, *, model, optimizer, scheduler, scaler, labels: 
         raise TrainError(f"checkpoint {path} was written by an older automask without the scheduler's "
                          "state: start again with --force")
     model.load_state_dict(ckpt["model"])
+    if ema is not None:
+        if ckpt.get("ema") is not None:
+            ema.load_state_dict(ckpt["ema"])
+        else:
+            ema.module.load_state_dict(ckpt["model"])
+            ema.n_averaged.fill_(1)
     optimizer.load_state_dict(ckpt["optimizer"])
     restore_scheduler(scheduler, ckpt["scheduler"])
     scaler.load_state_dict(ckpt["scaler"])

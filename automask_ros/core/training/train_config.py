@@ -73,6 +73,7 @@ class TrainConfig:
     score_threshold: float = 0.5
     mask_threshold: float = 0.5
     threads: int | None = None
+    ema_decay: float = 0.995          # moving average of the weights, evaluated and exported (ema.py); 0 = off
     speedups: bool = True             # prefetch thread, fused optimiser, channels-last, fewer RoIs, 1 mask sample; off only to measure them
 
     @classmethod
