@@ -18,7 +18,7 @@ from trainutil import make_sweep  # noqa: E402
 from automask_ros.cli import main as cli_main  # noqa: E402
 from automask_ros.core.training.bundle import BundleError, load_bundle, load_bundle_state, read_bundle_meta  # noqa: E402
 from automask_ros.core.training.model import build_model, extend_state_dict  # noqa: E402
-from automask_ros.core.training.train import TrainConfig, train  # noqa: E402
+from automask_ros.core.training.train import EXTEND_LR_SCALE, PRESETS, TrainConfig, train  # noqa: E402
 
 # device="cpu": the exact-resume figures hold bit for bit on one device; on CUDA (the default
 # "auto" where a GPU exists) non-deterministic kernels would make them differ
@@ -173,6 +173,9 @@ def test_extending_a_bundle_keeps_known_classes(trained, data, tmp_path):
                                epochs=1, **TINY))
     replay = read_bundle_meta(result.bundle)
     assert replay["labels"] == ["block", "disc", "tri"]
+    # from a base that knows its objects, at a share of the preset's learning rate (train.py)
+    assert replay["training"]["lr"] == pytest.approx(PRESETS["cpu"]["lr"] * EXTEND_LR_SCALE)
+    assert read_bundle_meta(base)["training"]["lr"] == PRESETS["cpu"]["lr"]
     assert {d["path"] for d in replay["datasets"]} == {d["path"] for d in meta["datasets"]} | {
         str((tmp_path / "new" / "tri").resolve() / p.name) for p in (tmp_path / "new" / "tri").iterdir()}
     # when those sweeps are gone and the data does not cover the base's labels, it is refused

@@ -49,6 +49,12 @@ from ..capture.workspace import workspace_images
 CPU_TRAIN_FAST = {"box_batch_size_per_image": 32}
 CPU_TRAIN_PLAIN = {"mask_sampling_ratio": 2}
 
+# Extending a bundle (--weights <bundle>) starts from weights that already know their objects. The
+# preset's learning rate is set for a model from scratch and moves them about as far as a fresh
+# start would; this share of it learns the new object while the old ones stay near where the base
+# had them (benchmarks/add_object.py). An explicit --lr is used as given.
+EXTEND_LR_SCALE = 0.3
+
 __all__ = ["PRESETS", "TrainConfig", "TrainError", "TrainResult", "epoch_batches", "train"]
 
 
@@ -171,6 +177,8 @@ def train(config: TrainConfig, progress: Callable[[dict], None] | None = None,
     dist = Distributed(cfg.device)
     try:
         data = load_training_data(cfg, explicit["arch"])
+        if data.base and config.lr is None:
+            cfg.lr *= EXTEND_LR_SCALE
         ckpt_path = check_out(cfg, dist.main)
         run = _build_run(cfg, dist, data, explicit, progress)
         run.started = run.since = started

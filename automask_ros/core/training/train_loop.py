@@ -194,7 +194,7 @@ def export(run: Run, metrics: dict | None) -> None:
             "metrics": headline(metrics or {}),
             "datasets": [{"path": str(s.path.resolve()), "fingerprint": fingerprint(s)} for s in data.sweeps],
             "training": {"preset": cfg.preset, "weights": str(cfg.weights), "epochs": cfg.epochs,
-                         "iteration": st.iteration, "seed": cfg.seed, "ema_decay": cfg.ema_decay,
+                         "iteration": st.iteration, "seed": cfg.seed, "lr": cfg.lr, "ema_decay": cfg.ema_decay,
                          "images": len(data.train_samples), "val_images": len(data.val_samples)}}
     save_bundle(Path(cfg.out), run.kept(), meta, force=True, metrics=full_metrics(run, "running"),
                 curves_png=curves_png(st.losses, st.history))
