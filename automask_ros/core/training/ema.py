@@ -25,12 +25,10 @@ def make_ema(model: torch.nn.Module, decay: float) -> AveragedModel | None:
 
     @torch.no_grad()
     def update(averaged: list[torch.Tensor], current: list[torch.Tensor], n_averaged: torch.Tensor) -> None:
-        weight = 1.0 - ema_decay(decay, int(n_averaged))
-        floats = [(a, c) for a, c in zip(averaged, current) if a.is_floating_point()]
-        if floats:
-            torch._foreach_lerp_([a for a, _ in floats], [c for _, c in floats], weight)
-        for a, c in zip(averaged, current):
-            if not a.is_floating_point():  # counters (BatchNorm's num_batches_tracked) follow the model
-                a.copy_(c)
+        # AveragedModel calls this once per (device, dtype) group, as for its own EMA function
+        if averaged[0].is_floating_point():
+            torch._foreach_lerp_(averaged, current, 1.0 - ema_decay(decay, int(n_averaged)))
+        else:  # counters (BatchNorm's num_batches_tracked) follow the model
+            torch._foreach_copy_(averaged, current)
 
     return AveragedModel(model, multi_avg_fn=update, use_buffers=True)
