@@ -238,3 +238,22 @@ def test_the_moving_average_ramps_up():
     assert ema_decay(0.995, 0) == pytest.approx(0.1)
     assert ema_decay(0.995, 20) == pytest.approx(0.7)
     assert ema_decay(0.995, 10_000) == 0.995
+
+
+def test_a_later_model_about_as_good_as_the_best_is_the_one_kept(trained):
+    """train_loop.keeps_later: a small validation split cannot tell 0.904 from 0.901, and the later
+    model has trained longer; a clearly better earlier model stays; only real gains reset early
+    stopping. The real run's bundle holds the metrics of the evaluation the rule picks."""
+    from automask_ros.core.training.train_loop import KEEP_WITHIN, keeps_later
+    assert keeps_later([], 0.0) == (True, True)
+    assert keeps_later([0.5, 0.904], 0.901) == (True, False)
+    assert keeps_later([0.5, 0.904], 0.904) == (True, False)
+    assert keeps_later([0.5, 0.904], 0.904 - 2 * KEEP_WITHIN) == (False, False)
+    assert keeps_later([0.5, 0.904], 0.91) == (True, True)
+    # measured from the best ever seen, so a slow decline cannot walk the bundle downhill
+    assert keeps_later([0.904, 0.898, 0.896], 0.892) == (False, False)
+
+    out, _, _ = trained
+    history = [h["segm_AP"] for h in json.loads((out / "metrics.json").read_text())["history"]]
+    picked = [i for i in range(len(history)) if keeps_later(history[:i], history[i])[0]][-1]
+    assert read_bundle_meta(out)["metrics"]["segm_AP"] == pytest.approx(history[picked])

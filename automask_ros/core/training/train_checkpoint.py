@@ -33,8 +33,8 @@ class RunState:
     step_s: float = 0.0               # of which in training steps
     history: list = field(default_factory=list)   # one dict of validation metrics per evaluation
     losses: list = field(default_factory=list)    # (iteration, loss averaged over ranks)
-    best: dict | None = None          # metrics of the best evaluation so far (the exported model)
-    stale: int = 0                    # evaluations since the best one, for early stopping
+    best: dict | None = None          # metrics of the exported model (train_loop.keeps_later)
+    stale: int = 0                    # evaluations since the last real gain, for early stopping
     eval_at_s: float = 0.0            # elapsed_s at the last evaluation (budgeted runs space them out)
     bundle: bool = False              # a bundle has been exported
 
