@@ -19,6 +19,7 @@ scored on three tests it never saw:
 
     nice -n 5 python benchmarks/train_paper_table.py [--minutes 20] [-- extra train flags]
     python benchmarks/train_paper_table.py --bundle DIR --name NAME   # score an existing bundle
+    python benchmarks/train_paper_table.py --bundle DIR --last --name NAME  # ... its run's last model
 
 Writes benchmarks/results/train_paper_table_<M>min.json and .md.
 """
@@ -47,7 +48,7 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from _util import machine  # noqa: E402
 from automask_ros.core.shared.atomic import atomic_write_json, read_rgb  # noqa: E402
-from automask_ros.core.training.bundle import load_bundle  # noqa: E402
+from automask_ros.core.training.bundle import load_bundle, save_bundle  # noqa: E402
 from automask_ros.core.shared.coco import reference_iou  # noqa: E402
 from automask_ros.core.training.data import load_sweeps, split_by_view  # noqa: E402
 from automask_ros.core.capture.dataset import SweepWriter  # noqa: E402
@@ -283,6 +284,15 @@ def record_workspace(auto_root: Path) -> str:
     return " ".join(cmd[2:])
 
 
+def last_model(bundle: Path, out: Path) -> Path:
+    """The weight average of a run's last checkpoint, exported as a bundle beside the one it kept."""
+    model, meta = load_bundle(bundle)
+    ckpt = torch.load(bundle / "checkpoint" / "last.pt", map_location="cpu", weights_only=True)
+    model.load_state_dict({k.removeprefix("module."): v for k, v in ckpt["ema"].items() if k.startswith("module.")})
+    save_bundle(out, model, {**meta, "model_id": meta["model_id"] + "-last"}, force=True)
+    return out
+
+
 def train_default(auto_root: Path, out: Path, minutes: float, extra: list[str]) -> dict:
     """The command a new user runs: `automask train --data ... --max-minutes M` and nothing else."""
     cmd = [sys.executable, "-m", "automask_ros.cli", "train", "--data", str(auto_root), "--out", str(out),
@@ -360,6 +370,9 @@ def main() -> int:
                         help="auto: `automask capture` when present, else its segment+cleanup pieces, "
                              "else plain U^2-Net-p")
     parser.add_argument("--bundle", help="score this bundle (no training): e.g. a model from an older version")
+    parser.add_argument("--last", action="store_true",
+                        help="with --bundle: score the weight average in its checkpoint (the run's last "
+                             "model) instead of the model the run kept")
     parser.add_argument("--name", help="result file name (default: train_paper_table_<minutes>min)")
     parser.add_argument("--workspace", action="store_true",
                         help="record the odd-numbered real desk frames as the robot's workspace before training "
@@ -396,6 +409,9 @@ def main() -> int:
                "train_wall_s": "-", "step_it_per_s": "-", "peak_rss_mb": "-", "train_cpu_s": "-",
                "cpu_share_of_2_cores": 0, "loadavg_start_end": "-",
                "val_history": json.loads((bundle / "metrics.json").read_text()).get("history", [])}
+        if args.last:
+            bundle = last_model(bundle, work / "last_model")
+            run["command"] = f"(the last model of {args.bundle}: its checkpoint's weight average)"
     else:
         bundle = work / f"model_{args.minutes:g}min"
         run = train_default(auto_root, bundle, args.minutes, args.train_args)
