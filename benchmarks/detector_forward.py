@@ -38,7 +38,8 @@ from automask_ros.core.demo import render as R  # noqa: E402
 from automask_ros.core.detection.infer import Detector  # noqa: E402
 
 # the input sizes each arch is deployed with (core/training/train.py presets)
-PRESET_SIZES = {"maskrcnn_mobilenet_v3_fpn16": (320, 512), "maskrcnn_mobilenet_v3_fpn": (320, 512),
+PRESET_SIZES = {"maskrcnn_mobilenet_v3_fpn8": (320, 512), "maskrcnn_mobilenet_v3_fpn16": (320, 512),
+                "maskrcnn_mobilenet_v3_fpn": (320, 512),
                 "maskrcnn_resnet50_fpn_v2": (800, 1333), "maskrcnn_resnet50_fpn": (800, 1333)}
 
 

@@ -152,6 +152,7 @@ def test_coco_weights_that_are_not_cached_give_a_clear_error(monkeypatch, tmp_pa
 
     monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path))
     monkeypatch.setattr(urllib.request, "urlopen", offline)
-    for arch in ("maskrcnn_resnet50_fpn_v2", "maskrcnn_mobilenet_v3_fpn", "maskrcnn_mobilenet_v3_fpn16"):
+    for arch in ("maskrcnn_resnet50_fpn_v2", "maskrcnn_mobilenet_v3_fpn", "maskrcnn_mobilenet_v3_fpn16",
+                 "maskrcnn_mobilenet_v3_fpn8"):
         with pytest.raises(ModelError, match="not in the torch cache.*--weights none"):
             build_model(arch, 3, min_size=64, max_size=64, weights="coco")

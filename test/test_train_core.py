@@ -194,15 +194,27 @@ def test_extending_a_bundle_keeps_known_classes(trained, data, tmp_path):
 
 
 def test_cpu_layouts_and_bundles_of_the_first_layout(data, tmp_path):
-    """The cpu preset's fpn16 layout pools from stride 16; bundles of torchvision's layout (every
-    level at stride 32, trained before fpn16 became the default) still load and still extend."""
+    """The cpu preset's fpn16 layout pools from stride 16; fpn8 (an --arch) takes proposals and boxes
+    from stride 16 and coarser and masks also from a stride-8 level; bundles of torchvision's layout
+    (every level at stride 32, trained before fpn16 became the default) still load and still extend."""
     from automask_ros.core.training.bundle import save_bundle
+    from automask_ros.core.training.model import FINE
+    finest = build_model("maskrcnn_mobilenet_v3_fpn8", 3, min_size=64, max_size=96).eval()
     fine = build_model("maskrcnn_mobilenet_v3_fpn16", 3, min_size=64, max_size=96).eval()
     first = build_model("maskrcnn_mobilenet_v3_fpn", 3, min_size=64, max_size=96).eval()
     with torch.no_grad():
         image = torch.rand(1, 3, 64, 64)
+        features = finest.backbone(image)
+        assert features[FINE].shape[-2:] == (8, 8) and features["0"].shape[-2:] == (4, 4)  # strides 8, 16
         assert fine.backbone(image)["0"].shape[-2:] == (4, 4)    # stride 16
         assert first.backbone(image)["0"].shape[-2:] == (2, 2)   # stride 32
+        # the stride-8 level changes the masks' features and nothing the proposals see
+        images, _ = finest.transform([image[0]])
+        other = dict(features, **{FINE: torch.rand_like(features[FINE])})
+        assert torch.equal(finest.rpn(images, features)[0][0], finest.rpn(images, other)[0][0])
+        box = [torch.tensor([[8.0, 8.0, 40.0, 40.0]])]
+        pool = finest.roi_heads.mask_roi_pool
+        assert not torch.equal(pool(features, box, images.image_sizes), pool(other, box, images.image_sizes))
     count = lambda m: sum(p.numel() for p in m.parameters())  # noqa: E731
     assert count(fine) < 0.5 * count(first)
     old = tmp_path / "old"
