@@ -52,6 +52,7 @@ from automask_ros.core.training.bundle import load_bundle, save_bundle  # noqa: 
 from automask_ros.core.shared.coco import reference_iou  # noqa: E402
 from automask_ros.core.training.data import load_sweeps, split_by_view  # noqa: E402
 from automask_ros.core.capture.dataset import SweepWriter  # noqa: E402
+from automask_ros.core.training.ema import make_ema  # noqa: E402
 from automask_ros.core.training.evaluate import evaluate_model, format_table, gt_from_samples  # noqa: E402
 from automask_ros.core.detection.infer import Detector  # noqa: E402
 
@@ -288,8 +289,9 @@ def last_model(bundle: Path, out: Path) -> Path:
     """The weight average of a run's last checkpoint, exported as a bundle beside the one it kept."""
     model, meta = load_bundle(bundle)
     ckpt = torch.load(bundle / "checkpoint" / "last.pt", map_location="cpu", weights_only=True)
-    model.load_state_dict({k.removeprefix("module."): v for k, v in ckpt["ema"].items() if k.startswith("module.")})
-    save_bundle(out, model, {**meta, "model_id": meta["model_id"] + "-last"}, force=True)
+    average = make_ema(model, 0.995)  # the decay is not used: the checkpoint's average is loaded as is
+    average.load_state_dict(ckpt["ema"])
+    save_bundle(out, average.module, {**meta, "model_id": meta["model_id"] + "-last"}, force=True)
     return out
 
 

@@ -14,7 +14,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--preset", choices=("cpu", "gpu"), default="cpu",
                    help="cpu: MobileNetV3-FPN from scratch; gpu: ResNet-50 FPN v2 from COCO (default cpu)")
     p.add_argument("--arch", choices=("maskrcnn_mobilenet_v3_fpn16", "maskrcnn_mobilenet_v3_fpn",
-                                      "maskrcnn_mobilenet_v3_fpn8", "maskrcnn_resnet50_fpn", "maskrcnn_resnet50_fpn_v2"),
+                                      "maskrcnn_mobilenet_v3_fpn8", "maskrcnn_resnet50_fpn",
+                                      "maskrcnn_resnet50_fpn_v2"),
                    help="override the preset's architecture (model.ARCHS; kept literal so --help needs no torch)")
     p.add_argument("--weights", help="coco | none | a .pt state_dict | an earlier bundle folder to extend "
                                      "(default: the preset's)")

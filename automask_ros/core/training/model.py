@@ -15,9 +15,8 @@ Three CPU layouts:
   training step after the convolutions.
 - maskrcnn_mobilenet_v3_fpn16 (the cpu preset's): the FPN starts at stride 16 (the last block of
   MobileNetV3's stride-16 stage), so objects get four times the cells, with 128 channels and a
-  512-d box head.
-  It trains faster per step than the first layout (measured: 0.62 s against 0.82 s) and has 7.7 M
-  parameters instead of 19.8 M.
+  512-d box head. It trains faster per step than the first layout (measured: 0.62 s against
+  0.82 s) and has 7.7 M parameters instead of 19.8 M.
 - maskrcnn_mobilenet_v3_fpn8: fpn16 plus an FPN level at stride 8 that only the mask head pools
   from (proposals and boxes stay on stride 16 and coarser, _CoarseRPN), so that a mask can
   follow an occluding edge or a cup's handle that stride 16 smears. A step costs 14 % more. In

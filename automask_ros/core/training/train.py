@@ -6,7 +6,8 @@ then the loop of train_loop.py (train_one_epoch, evaluate, record_evaluation, sa
 checkpoints (train_checkpoint.py), early stopping, a wall-clock budget, and
 DistributedDataParallel when started by torchrun (distributed.py). The bundle in the output
 folder always holds the best model so far by validation mask AP (or a later one within
-train_loop.KEEP_WITHIN of it), so a run that is stopped at any time leaves a usable model; out/checkpoint/last.pt holds the state to resume.
+train_loop.KEEP_WITHIN of it), so a run that is stopped at any time leaves a usable model;
+out/checkpoint/last.pt holds the state to resume.
 
 Exact resume: the sample order of an epoch is a permutation seeded by (seed, epoch), every
 augmentation is seeded by (seed, epoch, index), and the checkpoint stores the model, optimiser,

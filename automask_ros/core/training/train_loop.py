@@ -1,7 +1,8 @@
 """The training loop, in the shape of torchvision's references/detection engine.
 
 train_one_epoch steps through an epoch's batches; evaluate scores the validation split with
-pycocotools; record_evaluation keeps the best model (or a later one as good) as the bundle; save writes the checkpoint.
+pycocotools; record_evaluation keeps the best model (or a later one as good) as the bundle; save
+writes the checkpoint.
 They share one Run: the objects of a run and its RunState (train.py builds it and drives them).
 """
 
