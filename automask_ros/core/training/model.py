@@ -19,10 +19,10 @@ Three CPU layouts:
   0.82 s) and has 7.7 M parameters instead of 19.8 M.
 - maskrcnn_mobilenet_v3_fpn8: fpn16 plus an FPN level at stride 8 that only the mask head pools
   from (proposals and boxes stay on stride 16 and coarser, _CoarseRPN), so that a mask can
-  follow an occluding edge or a cup's handle that stride 16 smears. A step costs 14 % more. In
-  one 20-minute paper-table run its clutter mask AP was 0.67 / 0.78 against fpn16's 0.65 / 0.68;
-  in one 15-minute run 0.55 / 0.70 against 0.62 / 0.69 (docs/train.md). Until repeated runs
-  settle which is better it is an --arch, not the preset's.
+  follow an occluding edge or a cup's handle that stride 16 smears. Its masks are better per step
+  (clutter mask AP 0.67 / 0.78 against fpn16's 0.65 / 0.68 at about 1700 steps), but a step costs
+  14 % more, and in equal minutes fpn16 did better (0.71 / 0.79 against 0.67 / 0.77 in 20
+  minutes; docs/train.md). So it is an --arch, for runs measured in epochs, not the preset's.
 """
 
 from __future__ import annotations

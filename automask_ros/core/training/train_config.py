@@ -15,8 +15,8 @@ from .augment import AugmentConfig
 # Training defaults per preset. "cpu": a light MobileNetV3-FPN model from scratch (the first layout
 # reached mask AP 0.91 on COIL test views in 150 steps where R50-FPN from scratch was at 0.12 after
 # 15 min; the stride-16 layout keeps small objects' masks sharp, model.py; the stride-8 mask level
-# of maskrcnn_mobilenet_v3_fpn8 is better in clutter after 20 minutes and worse after 15, so it is
-# an --arch for now).
+# of maskrcnn_mobilenet_v3_fpn8 is better per step but costs 14 % more per step, and in equal
+# minutes it did worse, so it is an --arch).
 # "gpu": ResNet-50 FPN v2 fine-tuned from COCO weights with SGD, the torchvision recipe.
 PRESETS = {
     "cpu": dict(arch="maskrcnn_mobilenet_v3_fpn16", min_size=320, max_size=512, batch_size=2,
