@@ -7,7 +7,7 @@ import pytest
 from sensor_msgs.msg import CameraInfo
 from std_msgs.msg import Header
 
-from automask_ros.core.shared.throttle import KeyedThrottle, reason_kind
+from automask_ros.core.shared.throttle import KeyedThrottle, rate_period, reason_kind
 from automask_ros.ros.depth_input import DepthInput
 from automask_ros.ros.image_conversion import numpy_to_imgmsg
 
@@ -74,3 +74,12 @@ def test_keyed_throttle_says_each_kind_once_per_period():
     assert throttle.due("bad_depth")  # another kind is not hidden by the first
     now[0] = 10.5
     assert throttle.due("unpaired") and not throttle.due("unpaired")
+
+
+def test_a_rate_cap_is_a_throttle_on_the_frames_own_times():
+    """detector_node's max_rate_hz: 4 Hz lets a frame through every 0.25 s of receipt time; 0 lets all."""
+    gate = KeyedThrottle(rate_period(4.0), clock=lambda: 0.0)  # the clock is not used: frames bring their time
+    assert [gate.due("frame", now=t) for t in (100.0, 100.1, 100.2, 100.26, 100.4, 100.6)] == \
+        [True, False, False, True, False, True]
+    gate.period_s = rate_period(0.0)
+    assert all(gate.due("frame", now=t) for t in (100.61, 100.62))

@@ -28,7 +28,7 @@ from automask.msg import InstanceArray, ModelInfo
 from automask_ros.core.detection.hot_swap import HotSwapSlot
 from automask_ros.core.shared.latest import LatestWorker
 from automask_ros.core.shared.stats import RollingStats
-from automask_ros.core.shared.throttle import KeyedThrottle, reason_kind
+from automask_ros.core.shared.throttle import KeyedThrottle, rate_period, reason_kind
 from automask_ros.ros.camera_input import TRANSPORT_PARAM, frame_to_rgb, subscribe_camera
 from automask_ros.ros.depth_input import DepthInput
 from automask_ros.ros.detection_outputs import DetectionOutputs
@@ -73,7 +73,7 @@ class DetectorNode(LifecycleNode):
         self.stats = RollingStats()  # image receipt -> InstanceArray published
         self.forward = RollingStats()  # model() alone on the same frames
         self.overhead = RollingStats()  # per frame: receipt -> publish over model(); issue 5 target <= 1.10
-        self._last_processed = 0.0
+        self.frame_gate = KeyedThrottle(rate_period(self.p["max_rate_hz"]))  # max_rate_hz on receipt times
         self.pub_instances = self.create_lifecycle_publisher(InstanceArray, "~/instances", 10)
         self.pub_overlay = self.create_lifecycle_publisher(Image, "~/overlay", qos_profile_sensor_data)
         self.pub_model = self.create_publisher(ModelInfo, "~/model_info", LATCHED)
@@ -223,6 +223,7 @@ class DetectorNode(LifecycleNode):
             for name in names & set(DETECTOR_OPTIONS):
                 setattr(detector, name, (self.p[name] or None) if name == "classes" else self.p[name])
         self.depth.tolerance_s = self.p["sync_tolerance_s"]
+        self.frame_gate.period_s = rate_period(self.p["max_rate_hz"])
         if "model_path" in names and self.p["model_path"]:
             self._want(self.p["model_path"])
         elif "device" in names and (self.model.current_key or self.pending):
@@ -245,11 +246,8 @@ class DetectorNode(LifecycleNode):
         received_ns, msg = item
         if not self.active:  # queued before a deactivate: dropped
             return
-        received = received_ns * 1e-9
-        rate = self.p["max_rate_hz"]
-        if rate > 0 and received - self._last_processed < 1.0 / rate:
+        if not self.frame_gate.due("frame", now=received_ns * 1e-9):
             return
-        self._last_processed = received
         detector = self.model.current
         if detector is None:
             self.get_logger().warning("no model loaded yet: frames are not processed",
