@@ -347,7 +347,7 @@ def write_report(name: str, report: dict) -> None:
              f"shared machine: the run got {r['train_cpu_s']} CPU-s in {r['train_wall_s']} s wall "
              f"({100 * r['cpu_share_of_2_cores']:.0f}% of the 2 cores; load average {r['loadavg_start_end']})", ""]
     for test, t in report["test"].items():
-        lines += [f"## {test}: {TEST_SETS[test]}", "", f"masks cut at {t.get('mask_threshold', 0.5)}", "",
+        lines += [f"## {test}: {TEST_SETS[test]}", "", f"masks cut at {t['mask_threshold']}", "",
                   "| label | mask AP | mask AP50 | mask AP75 | box AP | box AP50 |", "|---|---|---|---|---|---|",
                   f"| all | {t['segm_AP']:.4f} | {t['segm_AP50']:.4f} | {t['segm_AP75']:.4f} | {t['bbox_AP']:.4f} | "
                   f"{t['bbox_AP50']:.4f} |"]
